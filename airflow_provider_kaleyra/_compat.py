@@ -1,0 +1,10 @@
+"""Imports whose home moved between the Airflow 3 releases this provider supports."""
+
+from __future__ import annotations
+
+try:  # Airflow 3.2+: the Task SDK owns the exceptions.
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
+
+__all__ = ["AirflowException", "AirflowFailException"]

@@ -1,0 +1,96 @@
+"""The errors this provider raises, and the one place an answer becomes an error.
+
+Two families decide what Airflow does next:
+
+* :class:`KaleyraPermanentError` subclasses ``AirflowFailException``: the task fails
+  without Airflow retries, because sending the same thing again cannot help or could
+  dial people twice.
+* :class:`KaleyraTransientError` is a plain ``AirflowException``: Airflow's task
+  retries (if the user configured any) may succeed.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_kaleyra._compat import AirflowException, AirflowFailException
+from airflow_provider_kaleyra.wire import Disposition, Reply
+
+
+class KaleyraError(AirflowException):
+    """Base class: Kaleyra's ``code``, ``message``, the HTTP status and what was sent.
+
+    ``sent`` is a redacted summary (numbers, bridge, flow); never the API key.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        code: str | None = None,
+        message: str | None = None,
+        http_status: int | None = None,
+        sent: str | None = None,
+    ) -> None:
+        self.code = code
+        self.kaleyra_message = message
+        self.http_status = http_status
+        self.sent = sent
+        super().__init__(f"{text} [sent: {sent}]" if sent else text)
+
+
+class KaleyraPermanentError(KaleyraError, AirflowFailException):
+    """Retrying cannot help: wrong credentials, unknown flow, invalid input, unknown code."""
+
+
+class KaleyraTransientError(KaleyraError):
+    """Kaleyra did not act on the request; the same request may succeed later."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        http_status: int | None = None,
+        sent: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(text, code=code, message=message, http_status=http_status, sent=sent)
+
+
+class KaleyraInputError(KaleyraPermanentError, ValueError):
+    """A parameter is invalid; raised before anything is sent."""
+
+    def __init__(self, parameter: str, value: object, problem: str) -> None:
+        self.parameter = parameter
+        self.value = value
+        super().__init__(f"{parameter}={value!r}: {problem}")
+
+
+class KaleyraConnectionConfigError(KaleyraPermanentError):
+    """The Airflow connection is missing a field or holds a bad value."""
+
+
+class KaleyraOutcomeUnknownError(KaleyraPermanentError):
+    """The request may have reached Kaleyra but no answer came back.
+
+    Kaleyra documents no idempotency key, so sending it again could ring the same
+    people twice; the task fails without retry and says so.
+    """
+
+
+def error_for_reply(reply: Reply, *, action: str, sent: str | None = None) -> KaleyraError:
+    """The exception for a Kaleyra answer that is not success."""
+    text = f"Kaleyra refused to {action}: {reply.explain()}"
+    if reply.disposition is Disposition.TRANSIENT:
+        return KaleyraTransientError(
+            text,
+            retry_after=reply.retry_after,
+            code=reply.code,
+            message=reply.message,
+            http_status=reply.http_status,
+            sent=sent,
+        )
+    return KaleyraPermanentError(
+        text, code=reply.code, message=reply.message, http_status=reply.http_status, sent=sent
+    )

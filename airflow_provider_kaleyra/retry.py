@@ -1,0 +1,66 @@
+"""When a request is sent again, decided in one place for every transport.
+
+A phone call cannot be taken back, so the rule for the outbound POST is strict: it
+is sent again only when it certainly did not reach Kaleyra (the connection could
+not be opened) or Kaleyra said it did not act on it (429). Read-only requests are
+also retried after 5xx answers and lost connections. Everything else goes back to
+the caller, who turns it into a task failure (see ``exceptions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_kaleyra.wire import Reply
+
+
+class Attempt(str, Enum):
+    """How one try at sending ended, whatever the HTTP library."""
+
+    #: The connection could not be opened (refused, DNS, connect timeout): nothing was sent.
+    NOT_SENT = "not_sent"
+    #: The request may have left (read timeout, reset after sending): Kaleyra may have acted.
+    MAYBE_SENT = "maybe_sent"
+    #: Kaleyra answered; see the :class:`Reply`.
+    ANSWERED = "answered"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff, honouring ``Retry-After``."""
+
+    #: Tries in all, the first included.
+    max_attempts: int = 4
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
+    #: A ``Retry-After`` longer than this is not waited for in-process.
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        return float(min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
+
+    def next_delay(
+        self, attempt: int, outcome: Attempt, reply: Reply | None = None, *, idempotent: bool
+    ) -> float | None:
+        """Seconds to wait before sending again, or ``None`` to stop here."""
+        if attempt >= self.max_attempts:
+            return None
+        if outcome is Attempt.NOT_SENT:
+            return self.backoff(attempt)
+        if outcome is Attempt.MAYBE_SENT:
+            return self.backoff(attempt) if idempotent else None
+        assert reply is not None
+        if reply.http_status == 429:
+            if reply.retry_after is None:
+                return self.backoff(attempt)
+            return reply.retry_after if reply.retry_after <= self.max_retry_after else None
+        if idempotent and reply.http_status >= 500:
+            return self.backoff(attempt)
+        return None
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()

@@ -1,0 +1,400 @@
+"""The Kaleyra voice wire contract, and nothing else.
+
+Every URL, form field, response code and the parsing of Kaleyra's answers lives
+here, as pure functions without I/O, so that the sync hook, the async paths and the
+simulator agree by construction.
+
+Where Kaleyra's public documentation is silent, the choice is made here, once, and
+marked ``ASSUMPTION``; the README lists them. If the real API turns out different,
+this module is the one to change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+# --------------------------------------------------------------------------- regions
+
+#: Documented base URLs. SG is the seed's "api.ap" host; NA is documented on the
+#: callback-profile pages.
+REGION_BASE_URLS: dict[str, str] = {
+    "SG": "https://api.ap.kaleyra.io/",
+    "IN": "https://api.in.kaleyra.io/",
+    "EU": "https://api.eu.kaleyra.io/",
+    "NA": "https://api.na.kaleyra.ai/",
+}
+DEFAULT_REGION = "SG"
+
+# --------------------------------------------------------------------------- limits
+
+#: Kaleyra dials at most this many numbers per outbound request.
+MAX_NUMBERS_PER_REQUEST = 100
+#: At most this many callback profile ids and URLs together in one ``callback``.
+MAX_CALLBACK_DESTINATIONS = 10
+CALLBACK_EVENTS = ("call_start", "call_answer", "call_end")
+CALLBACK_DESTINATION_KEYS = ("callback_profile", "url")
+
+# --------------------------------------------------------------------------- codes
+
+OUTBOUND_ACCEPTED = "RBC3007"
+IVR_NOT_FOUND = "RBC3115"
+SUBSCRIPTIONS_LISTED = "CLE402"
+#: Documented for the messaging APIs; ASSUMPTION: voice uses it for a wrong SID or key.
+BAD_CREDENTIALS = "RBC001"
+#: Documented for messaging (insufficient balance); ASSUMPTION: voice uses it too.
+INSUFFICIENT_BALANCE = "E110"
+#: ASSUMPTION: Kaleyra documents no voice codes for these; these are the ones the
+#: simulator answers with and the provider recognises.
+INVALID_PARAMETER = "RBC3001"
+RATE_LIMITED = "RBC3429"
+
+
+class Disposition(str, Enum):
+    """What a Kaleyra answer means for the caller."""
+
+    OK = "ok"
+    #: Retrying the same request cannot help (credentials, flow, input, balance).
+    PERMANENT = "permanent"
+    #: Kaleyra did not act on the request and the same request may succeed later.
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    disposition: Disposition
+    meaning: str
+    #: ASSUMPTION: the HTTP status that accompanies the code (the simulator sends it).
+    http_status: int
+
+
+#: Codes the provider knows. Anything else is reported with its code, never taken
+#: as success.
+KNOWN_CODES: dict[str, CodeInfo] = {
+    OUTBOUND_ACCEPTED: CodeInfo(Disposition.OK, "submitted successfully", 200),
+    SUBSCRIPTIONS_LISTED: CodeInfo(Disposition.OK, "subscribed numbers listed", 200),
+    IVR_NOT_FOUND: CodeInfo(
+        Disposition.PERMANENT,
+        "the Flow ID does not exist, is not published or is not this account's",
+        400,
+    ),
+    BAD_CREDENTIALS: CodeInfo(Disposition.PERMANENT, "incorrect SID or API key", 401),
+    INSUFFICIENT_BALANCE: CodeInfo(Disposition.PERMANENT, "insufficient balance", 402),
+    INVALID_PARAMETER: CodeInfo(Disposition.PERMANENT, "a request parameter is invalid", 400),
+    RATE_LIMITED: CodeInfo(Disposition.TRANSIENT, "too many requests", 429),
+}
+
+
+def classify(http_status: int, code: str | None) -> Disposition:
+    """Decide what an answer means: by ``code`` first, by HTTP status second.
+
+    A 200 is not success unless the code says so. An unknown code is PERMANENT
+    (ASSUMPTION): it may be a new kind of acceptance, and sending the request again
+    could dial the same people twice. 429 and 5xx without a known code are
+    TRANSIENT; every other status is PERMANENT.
+    """
+    if code and code in KNOWN_CODES:
+        return KNOWN_CODES[code].disposition
+    if http_status == 429 or http_status >= 500:
+        return Disposition.TRANSIENT
+    return Disposition.PERMANENT
+
+
+def describe_code(code: str | None) -> str:
+    info = KNOWN_CODES.get(code or "")
+    return info.meaning if info else "a code this provider does not know"
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def base_url_for(region: str) -> str:
+    try:
+        return REGION_BASE_URLS[region.upper()]
+    except KeyError:
+        raise ValueError(
+            f"region: unknown Kaleyra region {region!r}; expected one of {', '.join(REGION_BASE_URLS)}"
+        ) from None
+
+
+def _join(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path
+
+
+def outbound_url(base_url: str, sid: str) -> str:
+    return _join(base_url, f"v1/{sid}/voice/outbound")
+
+
+def subscriptions_url(base_url: str, sid: str) -> str:
+    return _join(base_url, f"v1/{sid}/number/subscriptions")
+
+
+def request_headers(api_key: str, user_agent: str) -> dict[str, str]:
+    return {"api-key": api_key, "User-Agent": user_agent, "Accept": "application/json"}
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+# --------------------------------------------------------------------------- the request
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    """One outbound call-flow request, already validated (see ``validation``)."""
+
+    to: tuple[str, ...]
+    bridge: str
+    flow_id: str
+    prefix: str | None = None
+    retry: int | None = None
+    time: dt.datetime | str | None = None
+    timeout: int | None = None
+    delay: int | None = None
+    interval: int | None = None
+    custom: str | Mapping[str, Any] | None = None
+    dlrurl: str | None = None
+    callback: Mapping[str, Any] | None = None
+    correlation_token: str | None = None
+
+
+def encode_target(flow_id: str) -> str:
+    """The documented array form, ``[{"ivr": ["<flow id>"]}]``, as JSON.
+
+    ASSUMPTION: of the seed's three spellings (bare id, array), the array form is sent.
+    """
+    return json.dumps([{"ivr": [flow_id]}], separators=(",", ":"))
+
+
+def decode_target(value: str) -> list[str]:
+    """Flow ids in a ``target`` field, accepting all three spellings of the seed."""
+    value = value.strip()
+    if not value.startswith("["):
+        return [value] if value else []
+    parsed = json.loads(value)
+    flow_ids: list[str] = []
+    for item in parsed if isinstance(parsed, list) else [parsed]:
+        ivr = item.get("ivr", []) if isinstance(item, dict) else []
+        flow_ids.extend(str(v) for v in (ivr if isinstance(ivr, list) else [ivr]))
+    return flow_ids
+
+
+def format_time(value: dt.datetime | str) -> str:
+    """ASSUMPTION: ``time`` is ISO 8601 in UTC with an explicit offset.
+
+    A timezone-aware datetime (pendulum included) is converted; a string is sent as
+    given, so users can follow a format Kaleyra tells them.
+    """
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"time: {value.isoformat()} has no timezone; pass an aware datetime")
+    utc = value.astimezone(dt.timezone.utc).replace(microsecond=0)
+    return utc.isoformat()
+
+
+#: The key under which the correlation token travels inside ``custom``.
+CORRELATION_KEY = "airflow_correlation_token"
+
+
+def encode_custom(custom: str | Mapping[str, Any] | None, correlation_token: str | None) -> str | None:
+    """ASSUMPTION: ``custom`` is sent as a JSON object.
+
+    A mapping is sent as is, a string under ``"text"``, and the correlation token
+    under ``airflow_correlation_token``, so the calls can be found again later.
+    """
+    if custom is None and correlation_token is None:
+        return None
+    payload: dict[str, Any] = {}
+    if isinstance(custom, Mapping):
+        payload.update(custom)
+    elif custom is not None:
+        payload["text"] = custom
+    if correlation_token is not None:
+        payload[CORRELATION_KEY] = correlation_token
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+def encode_outbound_form(call: OutboundCall) -> dict[str, str]:
+    """The form fields of ``POST /v1/<SID>/voice/outbound``, in the seed's order."""
+    form = {"to": ",".join(call.to), "bridge": call.bridge, "target": encode_target(call.flow_id)}
+    optional: dict[str, Any] = {
+        "prefix": call.prefix,
+        "retry": call.retry,
+        "time": format_time(call.time) if call.time is not None else None,
+        "timeout": call.timeout,
+        "delay": call.delay,
+        "interval": call.interval,
+        "custom": encode_custom(call.custom, call.correlation_token),
+        "dlrurl": call.dlrurl,
+        "callback": json.dumps(call.callback, separators=(",", ":")) if call.callback else None,
+    }
+    form.update({name: str(value) for name, value in optional.items() if value is not None})
+    return form
+
+
+def redacted_summary(form: Mapping[str, str]) -> str:
+    """What was sent, short and safe for logs: numbers counted, no headers."""
+    numbers = [n for n in form.get("to", "").split(",") if n]
+    shown = ", ".join(numbers[:3]) + (f" and {len(numbers) - 3} more" if len(numbers) > 3 else "")
+    flows = decode_target(form.get("target", "")) if form.get("target") else []
+    return f"to=[{shown}] bridge={form.get('bridge')} flow={','.join(flows)}"
+
+
+def correlation_token(*parts: object) -> str:
+    """A short stable token from the task identity, equal across the task's tries."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return f"af-{digest[:20]}"
+
+
+# --------------------------------------------------------------------------- the answer
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Kaleyra's envelope ``code`` / ``message`` / ``data`` / ``error``, parsed."""
+
+    http_status: int
+    code: str | None
+    message: str
+    data: Any
+    error: Any
+    disposition: Disposition
+    #: Seconds Kaleyra asked us to wait (``Retry-After``), if any.
+    retry_after: float | None = None
+    #: The start of a body that was not Kaleyra JSON (an HTML error page, nothing).
+    body_excerpt: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.disposition is Disposition.OK
+
+    def explain(self) -> str:
+        """One line for an exception message or a log."""
+        if self.body_excerpt is not None:
+            return (
+                f"HTTP {self.http_status} with a body that is not Kaleyra JSON: {self.body_excerpt!r}"
+            )
+        detail = error_detail(self.error)
+        text = (
+            f"{self.code or 'no code'} {self.message!r} "
+            f"(HTTP {self.http_status}; {describe_code(self.code)})"
+        )
+        return f"{text}: {detail}" if detail and detail != self.message else text
+
+
+BODY_EXCERPT_CHARS = 200
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_reply(http_status: int, body: bytes | str, headers: Mapping[str, str] | None = None) -> Reply:
+    """Turn any HTTP answer into a :class:`Reply`; never raises."""
+    retry_after = parse_retry_after((headers or {}).get("Retry-After") or (headers or {}).get("retry-after"))
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        envelope = None
+    if not isinstance(envelope, dict) or not ({"code", "message"} & envelope.keys()):
+        excerpt = text.strip()[:BODY_EXCERPT_CHARS]
+        # Not Kaleyra's envelope: all we have is the HTTP status.
+        disposition = classify(http_status, None)
+        return Reply(http_status, None, "", None, None, disposition, retry_after, excerpt)
+    code = envelope.get("code")
+    code = str(code) if code is not None else None
+    return Reply(
+        http_status=http_status,
+        code=code,
+        message=str(envelope.get("message") or ""),
+        data=envelope.get("data"),
+        error=envelope.get("error"),
+        disposition=classify(http_status, code),
+        retry_after=retry_after,
+    )
+
+
+def error_detail(error: Any) -> str:
+    """Flatten ``error``, an object or a list, into a readable string."""
+    if not error:
+        return ""
+    if isinstance(error, Mapping):
+        return "; ".join(f"{k}: {v}" for k, v in error.items())
+    if isinstance(error, list):
+        return "; ".join(error_detail(e) if isinstance(e, (dict, list)) else str(e) for e in error)
+    return str(error)
+
+
+def call_ids(data: Any) -> list[str]:
+    """Call ids in a success ``data``, if Kaleyra ever adds them (the seed has none)."""
+    items = data if isinstance(data, list) else [data]
+    ids = []
+    for item in items:
+        if isinstance(item, Mapping):
+            for key in ("id", "call_id", "callid"):
+                if item.get(key):
+                    ids.append(str(item[key]))
+                    break
+    return ids
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Submission:
+    """What one accepted outbound request returned; JSON-serialisable via ``as_dict``."""
+
+    code: str
+    message: str
+    numbers: list[str]
+    bridge: str
+    flow_id: str
+    submitted_at: str
+    correlation_token: str | None = None
+    call_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def subscriptions_summary(data: Any) -> list[dict[str, Any]]:
+    """The numbers in a subscriptions answer, tolerant of list-or-object ``data``."""
+    if isinstance(data, dict):
+        data = data.get("numbers", [data])
+    numbers = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, Mapping) and item.get("number"):
+            caps = item.get("capabilities") or []
+            if isinstance(caps, str) or not isinstance(caps, Sequence):
+                caps = [caps]
+            numbers.append(
+                {"number": str(item["number"]), "status": item.get("number_status"), "capabilities": list(caps)}
+            )
+    return numbers
+
+
+def utc_now_iso() -> str:
+    """Timestamps in results: UTC, ISO 8601, seconds precision."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()

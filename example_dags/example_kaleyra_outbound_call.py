@@ -1,0 +1,35 @@
+"""Call a list of customers with a Flow Builder flow, one Kaleyra request per 100 numbers.
+
+Trigger it with params to change who is called; the defaults match the local
+simulator (``python -m airflow_provider_kaleyra.simulator``).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
+
+with DAG(
+    dag_id="example_kaleyra_outbound_call",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["example", "kaleyra"],
+    params={
+        "to": Param(["+918830907001", "+918830907002"], type="array", description="Callees, E.164"),
+        "bridge": Param("+13236789001", type="string", description="The DID the calls come from"),
+        "flow_id": Param(
+            "SG_8b37a0d3-1c97-47ac-99a5-380969XXXXb", type="string", description="Flow ID from Flow Builder"
+        ),
+    },
+    render_template_as_native_obj=True,
+) as dag:
+    place_calls = KaleyraOutboundCallOperator(
+        task_id="place_calls",
+        to="{{ params.to }}",
+        bridge="{{ params.bridge }}",
+        flow_id="{{ params.flow_id }}",
+        custom="payment reminder for run {{ run_id }}",
+    )

@@ -1,0 +1,83 @@
+"""A fake Kaleyra for unit tests: a requests transport adapter that replays answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+#: Distinctive, so a test can prove it never reaches a log, an error or XCom.
+SECRET_KEY = "Kx9-SECRET-api-key-7f3e2d1c"
+SID = "HXIN169510844XXX"
+
+
+def connection_json(**extra: object) -> str:
+    return json.dumps(
+        {"conn_type": "kaleyra", "login": SID, "password": SECRET_KEY, "extra": {"region": "SG", **extra}}
+    )
+
+
+ACCEPTED = {
+    "code": "RBC3007",
+    "message": "Submitted Successfully",
+    "data": {"to": "+18830907001", "target": [{"ivr": ["SG_flow"]}], "bridge": "+13236789001"},
+    "error": {},
+}
+IVR_NOT_FOUND = {
+    "code": "RBC3115",
+    "message": "IVR not found",
+    "data": [{"to": "+18830907001", "target": [{"ivr": ["SG_flow"]}], "bridge": "+13236789001"}],
+    "error": {"scalar": "IVR not found"},
+}
+
+
+def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+    if body is None:
+        raw = b""
+    elif isinstance(body, (bytes, str)):
+        raw = body.encode() if isinstance(body, str) else body
+    else:
+        raw = json.dumps(body).encode()
+    return status, raw, headers or {}
+
+
+class FakeKaleyra(BaseAdapter):
+    """Answers each request with the next scripted answer (or raises it)."""
+
+    def __init__(self, *answers: Any) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.requests: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.requests.append(request)
+        if not self.answers:
+            raise AssertionError(f"unexpected request {request.method} {request.url}")
+        scripted = self.answers.pop(0)
+        if isinstance(scripted, BaseException):
+            raise scripted
+        status, body, headers = scripted
+        response = requests.Response()
+        response.status_code = status
+        response._content = body
+        response.headers = CaseInsensitiveDict(headers)
+        response.request = request
+        response.url = request.url or ""
+        return response
+
+    def close(self) -> None:
+        pass
+
+    def forms(self) -> list[dict[str, list[str]]]:
+        from urllib.parse import parse_qs
+
+        return [parse_qs(r.body if isinstance(r.body, str) else (r.body or b"").decode()) for r in self.requests]
+
+
+def install(hook: Any, fake: FakeKaleyra) -> FakeKaleyra:
+    hook.session.mount("https://", fake)
+    hook.session.mount("http://", fake)
+    return fake
