@@ -94,3 +94,28 @@ def error_for_reply(reply: Reply, *, action: str, sent: str | None = None) -> Ka
     return KaleyraPermanentError(
         text, code=reply.code, message=reply.message, http_status=reply.http_status, sent=sent
     )
+
+
+def error_after_tries(
+    nothing_sent: bool,
+    reply: Reply | None,
+    error: Exception | None,
+    *,
+    action: str,
+    idempotent: bool,
+    base_url: str,
+    tries: int,
+    sent: str | None,
+) -> KaleyraError:
+    """The exception once no try is left: Kaleyra's answer, no connection, or no answer."""
+    if reply is not None:
+        return error_for_reply(reply, action=action, sent=sent)
+    if nothing_sent or idempotent:
+        return KaleyraTransientError(
+            f"Could not reach Kaleyra at {base_url} to {action} after {tries} tries: {error}", sent=sent
+        )
+    return KaleyraOutcomeUnknownError(
+        f"No answer from Kaleyra to the request to {action}; it may have been accepted, so it is not "
+        f"sent again automatically (that could dial the same people twice): {error}",
+        sent=sent,
+    )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from airflow_provider_kaleyra.exceptions import error_after_tries
+
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.wire import Reply
 
@@ -64,3 +66,39 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+@dataclass
+class Exchange:
+    """The tries of one request: each failed try yields a delay or raises the final error.
+
+    The sync hook and the async client share it, so both retry exactly alike.
+    """
+
+    policy: RetryPolicy
+    action: str
+    idempotent: bool
+    base_url: str
+    sent: str | None = None
+    attempt: int = 0
+
+    def failed(self, outcome: Attempt, reply: Reply | None = None, error: Exception | None = None) -> float:
+        """Seconds to wait before the next try; raises when there is none."""
+        self.attempt += 1
+        delay = self.policy.next_delay(self.attempt, outcome, reply, idempotent=self.idempotent)
+        if delay is None:
+            raise error_after_tries(
+                outcome is Attempt.NOT_SENT,
+                reply,
+                error,
+                action=self.action,
+                idempotent=self.idempotent,
+                base_url=self.base_url,
+                tries=self.attempt,
+                sent=self.sent,
+            ) from error
+        return delay
+
+    def describe(self, reply: Reply | None, error: Exception | None) -> str:
+        what = reply.explain() if reply is not None else f"failed ({type(error).__name__}: {error})"
+        return f"Kaleyra {self.action}: try {self.attempt} of {self.policy.max_attempts} {what}"

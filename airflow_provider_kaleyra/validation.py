@@ -90,8 +90,12 @@ def parse_numbers(to: Any, *, prefix: str | None = None, parameter: str = "to") 
 
 
 def check_bridge(value: Any) -> str:
+    # The seed types the bridge as an Integer (country code and number), and a DAG
+    # rendering native objects turns "+6531651234" into 6531651234: both mean "+".
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        value = f"+{value}"
     if not isinstance(value, str) or not value.strip():
-        raise KaleyraInputError("bridge", value, "the DID to call from is required")
+        raise KaleyraInputError("bridge", value, "the DID to call from is required, as a string in E.164")
     number = NUMBER_PUNCTUATION.sub("", value)
     if not E164.match(number):
         raise KaleyraInputError("bridge", value, "not E.164: '+', country code and number")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -170,12 +171,23 @@ def encode_target(flow_id: str) -> str:
     return json.dumps([{"ivr": [flow_id]}], separators=(",", ":"))
 
 
+#: The parameter table prints the flow id unquoted: ``[ {"ivr":[SG_8b37...]} ]``.
+_IVR_LIST = re.compile(r'"ivr"\s*:\s*\[([^\]]*)\]')
+
+
 def decode_target(value: str) -> list[str]:
-    """Flow ids in a ``target`` field, accepting all three spellings of the seed."""
+    """Flow ids in a ``target`` field, in every spelling the seed shows.
+
+    A bare id, the JSON array ``[{"ivr": ["id"]}]``, a lone object, and the
+    parameter table's array with an unquoted id.
+    """
     value = value.strip()
-    if not value.startswith("["):
+    if not value.startswith(("[", "{")):
         return [value] if value else []
-    parsed = json.loads(value)
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return [item.strip().strip("\"'") for match in _IVR_LIST.findall(value) for item in match.split(",")]
     flow_ids: list[str] = []
     for item in parsed if isinstance(parsed, list) else [parsed]:
         ivr = item.get("ivr", []) if isinstance(item, dict) else []
@@ -377,6 +389,20 @@ class Submission:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def submission_from(call: OutboundCall, reply: Reply) -> Submission:
+    """The record of one accepted outbound request."""
+    return Submission(
+        code=reply.code or "",
+        message=reply.message,
+        numbers=list(call.to),
+        bridge=call.bridge,
+        flow_id=call.flow_id,
+        submitted_at=utc_now_iso(),
+        correlation_token=call.correlation_token,
+        call_ids=call_ids(reply.data),
+    )
 
 
 def subscriptions_summary(data: Any) -> list[dict[str, Any]]:

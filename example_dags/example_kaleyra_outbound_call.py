@@ -19,7 +19,7 @@ with DAG(
     tags=["example", "kaleyra"],
     params={
         "to": Param(["+918830907001", "+918830907002"], type="array", description="Callees, E.164"),
-        "bridge": Param("+13236789001", type="string", description="The DID the calls come from"),
+        "bridge": Param("+6531651234", type="string", description="The DID the calls come from"),
         "flow_id": Param(
             "SG_8b37a0d3-1c97-47ac-99a5-380969XXXXb", type="string", description="Flow ID from Flow Builder"
         ),

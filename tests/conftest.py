@@ -30,11 +30,14 @@ def airflow_db() -> Path:
     """An initialised SQLite metadata DB in the private AIRFLOW_HOME (for dag.test)."""
     home = Path(os.environ["AIRFLOW_HOME"])
     if not (home / ".db-ready").exists():
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            check=True,
-            capture_output=True,
-            env=os.environ.copy(),
-        )
+        # Airflow < 3.2 does not serialise the DAG in dag.test(): the dags folder is
+        # serialised once up front, as a DAG processor would.
+        for command in (["db", "migrate"], ["dags", "reserialize"]):
+            subprocess.run(
+                [sys.executable, "-m", "airflow", *command],
+                check=True,
+                capture_output=True,
+                env=os.environ.copy(),
+            )
         (home / ".db-ready").touch()
     return home

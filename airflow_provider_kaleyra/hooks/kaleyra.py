@@ -16,12 +16,7 @@ from airflow_provider_kaleyra.connection import (
     KaleyraSettings,
     settings_from_connection,
 )
-from airflow_provider_kaleyra.exceptions import (
-    KaleyraOutcomeUnknownError,
-    KaleyraTransientError,
-    error_for_reply,
-)
-from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, RetryPolicy
+from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, Exchange, RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -160,46 +155,26 @@ class KaleyraHook(BaseHook):
         Anything else becomes the exception ``exceptions`` chooses for it.
         """
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
-        attempt = 0
+        exchange = Exchange(self.retry_policy, action, idempotent, self.settings.base_url, sent)
         while True:
-            attempt += 1
             reply: wire.Reply | None = None
+            error: requests.RequestException | None = None
             try:
                 response = self.session.request(
                     method, url, data=data, params=params, headers=headers, timeout=timeout
                 )
-            except requests.RequestException as error:
-                outcome = Attempt.NOT_SENT if _nothing_was_sent(error) else Attempt.MAYBE_SENT
-                failure: Exception = error
+            except requests.RequestException as failure:
+                error = failure
+                delay = exchange.failed(
+                    Attempt.NOT_SENT if _nothing_was_sent(error) else Attempt.MAYBE_SENT, error=error
+                )
             else:
-                outcome = Attempt.ANSWERED
                 reply = wire.parse_reply(response.status_code, response.content, response.headers)
                 if reply.ok:
                     return reply
-            delay = self.retry_policy.next_delay(attempt, outcome, reply, idempotent=idempotent)
-            if delay is None:
-                break
-            self.log.warning(
-                "Kaleyra %s: try %d of %d %s; trying again in %.1fs",
-                action,
-                attempt,
-                self.retry_policy.max_attempts,
-                reply.explain() if reply else f"failed ({type(failure).__name__})",
-                delay,
-            )
+                delay = exchange.failed(Attempt.ANSWERED, reply)
+            self.log.warning("%s; trying again in %.1fs", exchange.describe(reply, error), delay)
             self._sleep(delay)
-        if reply is not None:
-            raise error_for_reply(reply, action=action, sent=sent)
-        if outcome is Attempt.NOT_SENT or idempotent:
-            raise KaleyraTransientError(
-                f"Could not reach Kaleyra at {self.settings.base_url} to {action} after {attempt} tries: {failure}",
-                sent=sent,
-            ) from failure
-        raise KaleyraOutcomeUnknownError(
-            f"No answer from Kaleyra to the request to {action}; it may have been accepted, so it is not "
-            f"sent again automatically (that could dial the same people twice): {failure}",
-            sent=sent,
-        ) from failure
 
     # ------------------------------------------------------------------ API
 
@@ -207,27 +182,17 @@ class KaleyraHook(BaseHook):
         """Send one validated outbound request (at most 100 numbers) exactly once."""
         form = wire.encode_outbound_form(call)
         sent = wire.redacted_summary(form)
-        url = wire.outbound_url(self.settings.base_url, self.settings.sid)
         self.log.info("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
         reply = self._exchange(
             "POST",
-            url,
+            wire.outbound_url(self.settings.base_url, self.settings.sid),
             data=form,
             headers={"Content-Type": wire.FORM_CONTENT_TYPE},
             action=f"trigger flow {call.flow_id}",
             idempotent=False,
             sent=sent,
         )
-        return wire.Submission(
-            code=reply.code or "",
-            message=reply.message,
-            numbers=list(call.to),
-            bridge=call.bridge,
-            flow_id=call.flow_id,
-            submitted_at=wire.utc_now_iso(),
-            correlation_token=call.correlation_token,
-            call_ids=wire.call_ids(reply.data),
-        )
+        return wire.submission_from(call, reply)
 
     def trigger_outbound_flow(
         self,

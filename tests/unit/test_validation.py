@@ -80,7 +80,12 @@ def test_a_single_flow_in_a_list_is_fine() -> None:
     assert calls(flow_id=["SG_x"])[0].flow_id == "SG_x"
 
 
-@pytest.mark.parametrize("bad", ["", "13236789001", "+1323", None, 13236789001])
+def test_integer_bridge_is_country_code_and_number() -> None:
+    # The seed types the bridge as an Integer; native rendering does the same to "+1...".
+    assert calls(bridge=13236789001)[0].bridge == "+13236789001"
+
+
+@pytest.mark.parametrize("bad", ["", "13236789001", "+1323", None, 1323, True, 1.5])
 def test_bridge_not_e164_is_named(bad: object) -> None:
     with pytest.raises(KaleyraInputError, match="bridge="):
         calls(bridge=bad)
@@ -119,7 +124,7 @@ def test_callback_limit_counts_all_events() -> None:
 
 
 def test_time_must_be_aware() -> None:
-    with pytest.raises(KaleyraInputError, match="time=.*naive"):
+    with pytest.raises(KaleyraInputError, match=r"time=.*naive"):
         calls(time=dt.datetime(2026, 1, 1, 9, 0))
     aware = pendulum.datetime(2026, 1, 1, 9, 0, tz="Europe/Rome")
     assert calls(time=aware)[0].time == aware

@@ -68,7 +68,7 @@ def test_optional_fields_are_encoded_only_when_given() -> None:
 
 
 def test_naive_time_is_refused() -> None:
-    with pytest.raises(ValueError, match="time: .* has no timezone"):
+    with pytest.raises(ValueError, match=r"time: .* has no timezone"):
         wire.format_time(dt.datetime(2026, 1, 1, 12, 0))
 
 
@@ -80,7 +80,12 @@ def test_custom_carries_text_and_correlation_token() -> None:
 
 @pytest.mark.parametrize(
     "target",
-    [FLOW, json.dumps([{"ivr": [FLOW]}]), f"[{{\"ivr\":[\"{FLOW}\"]}}]"],
+    [
+        FLOW,
+        json.dumps([{"ivr": [FLOW]}]),
+        json.dumps({"ivr": [FLOW]}),
+        f'[ {{"ivr":[{FLOW}]}} ]',  # the seed's parameter table: the id unquoted
+    ],
 )
 def test_decode_target_reads_every_spelling_of_the_seed(target: str) -> None:
     assert wire.decode_target(target) == [FLOW]

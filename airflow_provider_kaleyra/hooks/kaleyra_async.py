@@ -1,0 +1,130 @@
+"""KaleyraAsyncHook: the same exchanges as KaleyraHook, for the triggerer and async callbacks.
+
+It speaks through httpx (which Airflow already ships) and shares everything else with
+the sync hook: the connection settings, the wire format and the retry decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from airflow.sdk import BaseHook
+
+from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID, KaleyraSettings, settings_from_connection
+from airflow_provider_kaleyra.hooks.kaleyra import USER_AGENT
+from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, Exchange, RetryPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from types import TracebackType
+
+#: httpx failures where the request cannot have left this machine.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class KaleyraAsyncHook(BaseHook):
+    """Async Kaleyra exchanges; use ``async with KaleyraAsyncHook(...) as hook``.
+
+    :param kaleyra_conn_id: the Airflow connection of type ``kaleyra``.
+    :param retry_policy: when a request may be sent again; see ``retry``.
+    """
+
+    def __init__(
+        self,
+        kaleyra_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        super().__init__()
+        self.kaleyra_conn_id = kaleyra_conn_id
+        self.retry_policy = retry_policy
+        self._sleep = sleep
+        self._settings: KaleyraSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    async def settings(self) -> KaleyraSettings:
+        if self._settings is None:
+            try:
+                conn = await self.aget_connection(self.kaleyra_conn_id)
+            except ImportError:
+                # Airflow 3.1 answers aget_connection only inside a task or the
+                # triggerer; elsewhere (a test, a script) the sync look-up works.
+                conn = await asyncio.to_thread(self.get_connection, self.kaleyra_conn_id)
+            self._settings = settings_from_connection(conn)
+        return self._settings
+
+    async def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = await self.settings()
+            self._client = httpx.AsyncClient(
+                headers=wire.request_headers(settings.api_key, USER_AGENT),
+                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> KaleyraAsyncHook:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        idempotent: bool,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        sent: str | None = None,
+    ) -> wire.Reply:
+        """Send, retry where ``retry`` allows, and return Kaleyra's successful reply."""
+        settings = await self.settings()
+        client = await self.client()
+        exchange = Exchange(self.retry_policy, action, idempotent, settings.base_url, sent)
+        while True:
+            reply: wire.Reply | None = None
+            error: httpx.HTTPError | None = None
+            try:
+                response = await client.request(method, url, data=data, params=params, headers=headers)
+            except httpx.HTTPError as failure:
+                error = failure
+                outcome = Attempt.NOT_SENT if isinstance(error, _NOT_SENT) else Attempt.MAYBE_SENT
+                delay = exchange.failed(outcome, error=error)
+            else:
+                reply = wire.parse_reply(response.status_code, response.content, response.headers)
+                if reply.ok:
+                    return reply
+                delay = exchange.failed(Attempt.ANSWERED, reply)
+            self.log.warning("%s; trying again in %.1fs", exchange.describe(reply, error), delay)
+            await self._sleep(delay)
+
+    async def submit(self, call: wire.OutboundCall) -> wire.Submission:
+        """Send one validated outbound request (at most 100 numbers) exactly once."""
+        settings = await self.settings()
+        form = wire.encode_outbound_form(call)
+        sent = wire.redacted_summary(form)
+        self.log.info("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
+        reply = await self.exchange(
+            "POST",
+            wire.outbound_url(settings.base_url, settings.sid),
+            data=form,
+            headers={"Content-Type": wire.FORM_CONTENT_TYPE},
+            action=f"trigger flow {call.flow_id}",
+            idempotent=False,
+            sent=sent,
+        )
+        return wire.submission_from(call, reply)

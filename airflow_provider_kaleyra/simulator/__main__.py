@@ -1,0 +1,81 @@
+"""``python -m airflow_provider_kaleyra.simulator``: run the simulator until interrupted.
+
+The first stdout line is the URL and the second the Airflow connection, both flushed
+at once, so a script or a test can start it on port 0 and read where it went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from airflow_provider_kaleyra.simulator.defaults import (
+    DEFAULT_API_KEY,
+    DEFAULT_BRIDGES,
+    DEFAULT_FLOWS,
+    DEFAULT_HOST,
+    DEFAULT_SID,
+)
+from airflow_provider_kaleyra.simulator.server import KaleyraSimulator, connection_env_var
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+READY_LINE = "Kaleyra simulator listening on {url}"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_kaleyra.simulator",
+        description="A local Kaleyra-compatible voice API (outbound call flows, subscribed numbers).",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--sid", default=DEFAULT_SID, help="the account SID to accept")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key to accept")
+    parser.add_argument(
+        "--flow", action="append", metavar="ID", help="a published Flow ID (repeatable; replaces the defaults)"
+    )
+    parser.add_argument(
+        "--bridge",
+        action="append",
+        metavar="NUMBER",
+        help="a subscribed voice_out number (repeatable; replaces the defaults)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    simulator = KaleyraSimulator(
+        host=args.host,
+        port=args.port,
+        accounts={args.sid: args.api_key},
+        flows=args.flow if args.flow is not None else DEFAULT_FLOWS,
+        numbers=args.bridge if args.bridge is not None else DEFAULT_BRIDGES,
+    )
+    with simulator:
+        print(READY_LINE.format(url=simulator.url), flush=True)
+        print(f"{connection_env_var()}={simulator.airflow_connection_json()}", flush=True)
+        # A timed wait keeps the main thread responsive to signals on every platform.
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

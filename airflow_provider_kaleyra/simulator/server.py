@@ -1,0 +1,185 @@
+"""``KaleyraSimulator``: the state, the router and the HTTP server, started in a thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from airflow_provider_kaleyra.simulator.defaults import (
+    CONNECTION_REGION,
+    DEFAULT_API_KEY,
+    DEFAULT_BRIDGES,
+    DEFAULT_FLOWS,
+    DEFAULT_HOST,
+    DEFAULT_SID,
+)
+from airflow_provider_kaleyra.simulator.routing import build_router
+from airflow_provider_kaleyra.simulator.state import SimulatorState, SubscribedNumber
+from airflow_provider_kaleyra.simulator.transport import SimulatorHTTPServer, make_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from types import TracebackType
+
+#: Airflow's connection type for Kaleyra; repeated here because the simulator must
+#: not import anything that imports Airflow.
+CONN_TYPE = "kaleyra"
+DEFAULT_CONN_ID = "kaleyra_default"
+
+
+def connection_env_var(conn_id: str = DEFAULT_CONN_ID) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+class KaleyraSimulator:
+    """A local Kaleyra voice API.
+
+    :param host: interface to bind; loopback unless you mean to share it.
+    :param port: 0 picks a free port; read the real one from :attr:`url`.
+    :param accounts: SID -> API key of the accounts it accepts.
+    :param flows: the published Flow IDs; any other flow answers RBC3115.
+    :param numbers: the subscribed numbers that may be a ``bridge``.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        accounts: Mapping[str, str] | None = None,
+        flows: Iterable[str] | None = None,
+        numbers: Iterable[str | SubscribedNumber] | None = None,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.state = SimulatorState(
+            accounts if accounts is not None else {DEFAULT_SID: DEFAULT_API_KEY},
+            flows if flows is not None else DEFAULT_FLOWS,
+            numbers if numbers is not None else DEFAULT_BRIDGES,
+        )
+        self._server: SimulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> KaleyraSimulator:
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        server = make_server(self.host, self._requested_port, build_router(self.state))
+        self._server = server
+        # A short poll interval makes stop() quick: fixtures stop one simulator per test.
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"kaleyra-simulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> KaleyraSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL with a trailing slash, like Kaleyra's, e.g. ``http://127.0.0.1:8080/``."""
+        host = self.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"  # reachable form of "all interfaces"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    # ------------------------------------------------------------------ accounts
+
+    @property
+    def sid(self) -> str:
+        """The first account's SID: the one the connection helpers use by default."""
+        if not self.state.accounts:
+            raise RuntimeError("the simulator has no accounts")
+        return next(iter(self.state.accounts))
+
+    @property
+    def api_key(self) -> str:
+        return self.state.accounts[self.sid]
+
+    # ------------------------------------------------------------------ flows
+
+    @property
+    def flows(self) -> frozenset[str]:
+        return self.state.published_flows()
+
+    def publish_flow(self, *flow_ids: str) -> None:
+        self.state.publish(*flow_ids)
+
+    def unpublish_flow(self, *flow_ids: str) -> None:
+        self.state.unpublish(*flow_ids)
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """A copy of every accepted dial, one entry per number, oldest first."""
+        return self.state.ledger.entries()
+
+    def dials_to(self, number: str) -> int:
+        return self.state.ledger.count_to(number)
+
+    def reset(self) -> None:
+        """Empty the ledger and publish exactly the flows given at construction."""
+        self.state.reset()
+
+    # ------------------------------------------------------------------ Airflow connection
+
+    def connection_dict(self, sid: str | None = None) -> dict[str, Any]:
+        sid = sid or self.sid
+        return {
+            "conn_type": CONN_TYPE,
+            "login": sid,
+            "password": self.state.accounts[sid],
+            "extra": {"region": CONNECTION_REGION, "base_url": self.url},
+        }
+
+    def airflow_connection_json(self, sid: str | None = None) -> str:
+        """The value for ``AIRFLOW_CONN_<ID>`` in Airflow's JSON form."""
+        return json.dumps(self.connection_dict(sid))
+
+    def connection_uri(self, sid: str | None = None) -> str:
+        """The same connection in Airflow's URI form, for tools that only take URIs."""
+        conn = self.connection_dict(sid)
+        userinfo = f"{quote(conn['login'], safe='')}:{quote(conn['password'], safe='')}"
+        return f"{CONN_TYPE}://{userinfo}@/?{urlencode(conn['extra'])}"
+
+    def connection_env(self, conn_id: str = DEFAULT_CONN_ID, sid: str | None = None) -> dict[str, str]:
+        """``{"AIRFLOW_CONN_<ID>": json}``, ready for ``os.environ.update`` or a subprocess."""
+        return {connection_env_var(conn_id): self.airflow_connection_json(sid)}
