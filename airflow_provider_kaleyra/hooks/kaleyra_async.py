@@ -128,3 +128,23 @@ class KaleyraAsyncHook(BaseHook):
             sent=sent,
         )
         return wire.submission_from(call, reply)
+
+    async def call_logs(
+        self, query: wire.CallLogQuery, *, page_size: int = wire.CALL_LOGS_PAGE_SIZE
+    ) -> wire.CallLogPage:
+        """Every call matching ``query``; the async twin of ``KaleyraHook.call_logs``."""
+        settings = await self.settings()
+        url = wire.call_logs_url(settings.base_url, settings.sid)
+        records: list[wire.CallRecord] = []
+        problems: list[str] = []
+        for page in range(1, wire.CALL_LOGS_MAX_PAGES + 1):
+            params, headers = wire.call_logs_request(query, page, page_size)
+            reply = await self.exchange(
+                "GET", url, params=params, headers=headers, action="list call logs", idempotent=True
+            )
+            parsed = wire.parse_call_logs(reply.data, page, page_size)
+            records += parsed.records
+            problems += parsed.problems
+            if not parsed.has_more:
+                break
+        return wire.CallLogPage(records, problems, has_more=False)
