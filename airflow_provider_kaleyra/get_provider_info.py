@@ -49,7 +49,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-kaleyra",
         "name": "Kaleyra",
-        "description": "Kaleyra.io voice: trigger outbound call flows built in Flow Builder and wait for how they ended.",
+        "description": "Kaleyra.io voice: trigger Flow Builder call flows and wait for how the calls ended.",
         "versions": [__version__],
         "integrations": [
             {

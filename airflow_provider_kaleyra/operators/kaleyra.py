@@ -130,6 +130,11 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.min_success_ratio = min_success_ratio
         self.max_failed = max_failed
+        if wait_for_completion:
+            # Not templated: a bad value fails here, long before anyone is dialled.
+            self._policy()
+            validation.check_seconds("poll_interval", poll_interval)
+            validation.check_seconds("wait_timeout", wait_timeout)
 
     def hook(self) -> KaleyraHook:
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook

@@ -84,6 +84,15 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         self.max_failed = max_failed
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_failures = max_poll_failures
+        from airflow_provider_kaleyra.outcomes import OutcomePolicy
+
+        # Not templated: a bad policy fails when the DAG is parsed.
+        OutcomePolicy.build(
+            success_statuses=success_statuses,
+            failure_statuses=failure_statuses,
+            min_success_ratio=min_success_ratio,
+            max_failed=max_failed,
+        )
 
     def _wait(self) -> Wait:
         from airflow_provider_kaleyra import outcomes, validation, waiting
