@@ -59,7 +59,7 @@ def trigger(deadline_seconds: float = 60, **kwargs: Any) -> KaleyraCallStatusTri
     return KaleyraCallStatusTrigger(
         watch=WATCH.as_dict(),
         policy=OutcomePolicy.build(**kwargs).as_dict(),
-        deadline=(NOW + dt.timedelta(seconds=deadline_seconds)).isoformat(),
+        deadline=(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=deadline_seconds)).isoformat(),
         poll_interval=0.01,
         max_poll_failures=3,
     )
