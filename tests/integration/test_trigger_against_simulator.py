@@ -13,8 +13,8 @@ import pytest
 from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
-from airflow_provider_kaleyra.retry import RetryPolicy
 from airflow_provider_kaleyra.outcomes import OutcomePolicy
+from airflow_provider_kaleyra.retry import RetryPolicy
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, KaleyraSimulator
 from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
 
@@ -22,9 +22,7 @@ ANSWERED = ["+918830907001", "+918830907002"]
 
 
 def submit(numbers: list[str], token: str = "af-test") -> wire.Submission:
-    [submission] = KaleyraHook().trigger_outbound_flow(
-        numbers, SECOND_BRIDGE, DEFAULT_FLOW_ID, correlation_token=token
-    )
+    [submission] = KaleyraHook().trigger_outbound_flow(numbers, SECOND_BRIDGE, DEFAULT_FLOW_ID, correlation_token=token)
     return submission
 
 
@@ -54,9 +52,7 @@ def test_all_answered(kaleyra_connection: KaleyraSimulator) -> None:
     event = run(trigger_for(submit(ANSWERED)))
     assert event["status"] == "done"
     rows = event["result"]["calls"]
-    assert [(r["number"], r["status"], r["category"]) for r in rows] == [
-        (n, "ANSWER", "success") for n in ANSWERED
-    ]
+    assert [(r["number"], r["status"], r["category"]) for r in rows] == [(n, "ANSWER", "success") for n in ANSWERED]
     ids = {c["to"]: c["id"] for c in kaleyra_connection.calls()}
     assert [r["call_id"] for r in rows] == [ids[n] for n in ANSWERED]
     assert all(r["duration"] > 0 for r in rows)
@@ -89,9 +85,7 @@ def test_paging_through_more_calls_than_one_page(kaleyra_connection: KaleyraSimu
 
 def _both(numbers: list[str]) -> wire.Submission:
     # Two requests of one task share the token, bridge and flow: watch them as one.
-    return wire.Submission(
-        "RBC3007", "", numbers, SECOND_BRIDGE, DEFAULT_FLOW_ID, wire.utc_now_iso(), "af-test"
-    )
+    return wire.Submission("RBC3007", "", numbers, SECOND_BRIDGE, DEFAULT_FLOW_ID, wire.utc_now_iso(), "af-test")
 
 
 def test_timeout_lists_the_number_that_never_ends(kaleyra_connection: KaleyraSimulator) -> None:
@@ -144,7 +138,7 @@ def test_unreachable_kaleyra_ends_in_a_transient_error_event_after_bounded_polls
 
 
 def test_resumes_after_a_restart_from_its_serialized_kwargs(kaleyra_connection: KaleyraSimulator) -> None:
-    submission = submit(ANSWERED + ["+918830907090"])
+    submission = submit([*ANSWERED, "+918830907090"])
     original = trigger_for(submission, max_failed=1)
 
     async def interrupted() -> None:
@@ -156,7 +150,7 @@ def test_resumes_after_a_restart_from_its_serialized_kwargs(kaleyra_connection: 
             await task
 
     asyncio.run(interrupted())
-    classpath, kwargs = original.serialize()
+    _classpath, kwargs = original.serialize()
     restarted = KaleyraCallStatusTrigger(**json.loads(json.dumps(kwargs)))
     event = run(restarted)
     assert event["status"] == "done"

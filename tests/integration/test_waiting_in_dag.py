@@ -25,9 +25,7 @@ def conf(numbers: list[str], flow_id: str = DEFAULT_FLOW_ID) -> dict[str, object
     return {"to": numbers, "bridge": SECOND_BRIDGE, "flow_id": flow_id}
 
 
-def test_all_answered_succeeds_after_deferring(
-    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_all_answered_succeeds_after_deferring(simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]) -> None:
     result = run_dag(DAGS, "kaleyra_wait_deferred", conf(TEN[:3]))
     task = result.task("call")
     assert (result.state, task.state, task.try_number) == ("success", "success", 1)
