@@ -188,3 +188,39 @@ def test_bad_policy_fails_when_the_task_is_built(build: Any, kwargs: dict, param
 def test_bad_wait_times_fail_when_the_operator_is_built(parameter: str) -> None:
     with pytest.raises(KaleyraInputError, match=parameter):
         operator(**{parameter: 0})
+
+
+def listed(*statuses: str) -> tuple[int, bytes, dict]:
+    calls = [
+        {"id": f"c{i}", "to": n, "status": s, "custom": json.dumps({wire.CORRELATION_KEY: "af-1"})}
+        for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=True))
+    ]
+    body = {"code": wire.CALL_LOGS_LISTED, "message": "ok", "data": {"calls": calls, "total": len(calls)}, "error": {}}
+    return answer(200, body)
+
+
+def test_sensor_poke_waits_then_returns_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(listed("ANSWER", "RINGING"), listed("ANSWER", "BUSY"))
+    monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
+    poking = sensor(mode="reschedule", max_failed=1)
+    assert poking.poke({}) is False
+    done = poking.poke({})
+    assert done.is_done  # type: ignore[union-attr]
+    assert done.xcom_value["counts"] == {"success": 1, "callee": 1}  # type: ignore[union-attr]
+    assert len(fake.requests) == 2
+
+
+def test_sensor_poke_fails_on_a_broken_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(listed("FLOW_PAUSED", "RINGING"))
+    monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
+    with pytest.raises(AirflowFailException, match="FLOW_PAUSED"):
+        sensor().poke({})
+
+
+def _session_with(fake: FakeKaleyra) -> Any:
+    import requests
+
+    session = requests.Session()
+    session.mount("https://", fake)
+    session.mount("http://", fake)
+    return session
