@@ -60,6 +60,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.hooks.kaleyra"]}],
         "operators": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.operators.kaleyra"]}],
+        "notifications": [f"{_PKG}.notifications.kaleyra.KaleyraCallNotifier"],
         "connection-types": [
             {
                 "connection-type": "kaleyra",
