@@ -34,6 +34,13 @@ def _field(source: Any, name: str) -> Any:
     return getattr(source, name, None)
 
 
+def _can_make_template_env(dag: Any) -> bool:
+    """False for the scheduler's serialized DAG, which ``dag.test()`` (3.1 to 3.3) hands
+    DAG-level callbacks; rendering then uses a plain sandboxed Jinja environment instead
+    of failing. The DAG processor hands them the DAG itself."""
+    return dag is None or hasattr(dag, "get_template_env")
+
+
 def notification_correlation_token(context: Mapping[str, Any]) -> str:
     """A token for the calls of one notification, from whatever the callback context names.
 
@@ -115,6 +122,8 @@ class KaleyraCallNotifier(BaseNotifier):
         for name, template in self._templates.items():
             setattr(self, name, template)
         self.__dict__.pop("hook", None)  # kaleyra_conn_id is templated
+        if jinja_env is None and not _can_make_template_env(context.get("dag")):
+            jinja_env = self.get_template_env(dag=None)
         super().render_template_fields(context, jinja_env)
 
     @cached_property
