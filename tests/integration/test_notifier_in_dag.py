@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -17,19 +15,15 @@ ON_CALL = "+918830907001"
 CONF = {"on_call": ON_CALL, "bridge": SECOND_BRIDGE, "flow_id": DEFAULT_FLOW_ID}
 
 
-def task_log(dag_id: str, task_id: str) -> str:
-    logs = Path(os.environ["AIRFLOW_HOME"], "logs", f"dag_id={dag_id}")
-    return "\n".join(p.read_text(errors="replace") for p in logs.rglob(f"task_id={task_id}/*.log"))
-
-
 @pytest.mark.parametrize(
     ("dag_id", "task_id"),
     [("kaleyra_notify_task_failure", "boom"), ("kaleyra_notify_dag_failure", "boom")],
 )
 def test_a_failing_task_phones_the_on_call_number_once(
-    simulator: KaleyraSimulator, dag_id: str, task_id: str
+    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str], dag_id: str, task_id: str
 ) -> None:
     result = run_dag("kaleyra_notify.py", dag_id, CONF)
+    assert f"Kaleyra accepted the call to {ON_CALL}" in capfd.readouterr().out
     assert (result.state, result.task(task_id).state) == ("failed", "failed")
     [dial] = simulator.ledger()
     assert dial["number"] == ON_CALL
