@@ -280,3 +280,29 @@ def test_async_refusal_raised_when_asked(kaleyra_async: Callable[..., list[httpx
     instance = notifier(to=ON_CALL, custom=None, raise_on_failure=True, context=deadline_context())
     with pytest.raises(KaleyraPermanentError, match="RBC3115"):
         asyncio.run(awaited(instance))
+
+
+def test_accepted_as_a_deadline_alert_callback_and_serialised() -> None:
+    import datetime as dt
+
+    from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    try:  # Airflow 3.3
+        from airflow.serialization.serialized_objects import DagSerialization as Serializer
+    except ImportError:  # Airflow 3.1
+        from airflow.serialization.serialized_objects import SerializedDAG as Serializer  # type: ignore[no-redef]
+
+    kwargs = {"to": ON_CALL, "bridge": BRIDGE, "flow_id": FLOW, "custom": "{{ dag_run.dag_id }} is late"}
+    dag = DAG(
+        dag_id="late",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(hours=2),
+            callback=AsyncCallback(KaleyraCallNotifier, kwargs=kwargs),
+        ),
+    )
+    serialised = json.dumps(Serializer.to_dict(dag))
+    assert "airflow_provider_kaleyra.notifications.kaleyra.KaleyraCallNotifier" in serialised
+    assert "{{ dag_run.dag_id }} is late" in serialised

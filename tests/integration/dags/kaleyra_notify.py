@@ -36,3 +36,17 @@ with DAG(
     on_failure_callback=page_on_call(),
 ) as dag_level:
     boom()
+
+# The DAG processor runs DAG-level callbacks with a context of its own (no params).
+with DAG(
+    dag_id="kaleyra_notify_in_dag_processor",
+    schedule=None,
+    start_date=START,
+    on_failure_callback=KaleyraCallNotifier(
+        to="+918830907001",
+        bridge="+6531651234",
+        flow_id="SG_8b37a0d3-1c97-47ac-99a5-380969XXXXb",
+        custom="{{ dag.dag_id }} failed: {{ reason }}",
+    ),
+) as in_dag_processor:
+    boom()
