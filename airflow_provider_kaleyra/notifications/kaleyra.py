@@ -44,16 +44,17 @@ def _can_make_template_env(dag: Any) -> bool:
 def notification_correlation_token(context: Mapping[str, Any]) -> str:
     """A token for the calls of one notification, from whatever the callback context names.
 
-    Task callbacks carry ``ti``; DAG callbacks a ``dag_run`` (and usually a ``ti``);
-    a Deadline Alert only a ``dag_run`` dict and the ``deadline``.
+    Task callbacks carry ``ti``; DAG callbacks a ``dag_run`` and usually a ``ti`` (or, in
+    the DAG processor without the run's details, only ``dag`` and ``run_id``); a Deadline
+    Alert only a ``dag_run`` dict and the ``deadline``.
     """
     ti = context.get("ti")
     dag_run = context.get("dag_run")
     deadline = context.get("deadline")
     return wire.correlation_token(
         "notification",
-        _field(ti, "dag_id") or _field(dag_run, "dag_id"),
-        _field(ti, "run_id") or _field(dag_run, "run_id"),
+        _field(ti, "dag_id") or _field(dag_run, "dag_id") or _field(context.get("dag"), "dag_id"),
+        _field(ti, "run_id") or _field(dag_run, "run_id") or context.get("run_id"),
         _field(ti, "task_id"),
         _field(ti, "map_index"),
         _field(ti, "try_number"),

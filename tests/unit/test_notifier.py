@@ -191,8 +191,10 @@ def test_tokens_differ_between_tries_tasks_and_deadlines() -> None:
         notification_correlation_token(failure_context("load", 2)),
         notification_correlation_token(failure_context("extract", 1)),
         notification_correlation_token({"dag_run": {"dag_id": "d", "run_id": "r"}, "deadline": {"id": "1"}}),
+        notification_correlation_token({"dag": SimpleNamespace(dag_id="d"), "run_id": "r1"}),
+        notification_correlation_token({"dag": SimpleNamespace(dag_id="d"), "run_id": "r2"}),
     }
-    assert len(tokens) == 4
+    assert len(tokens) == 6
 
 
 # --------------------------------------------------------------------------- async
