@@ -8,7 +8,6 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kaleyra import validation, wire
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
-from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -29,10 +28,11 @@ class KaleyraOutboundCallOperator(BaseOperator):
     """Call one or more numbers and play them a published Kaleyra Flow Builder flow.
 
     Everything is validated before the first request; more than 100 numbers are sent
-    as consecutive requests of at most 100. The return value (XCom) records what
-    Kaleyra accepted: ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
+    as batches of at most 100, each at most once across all tries of the task
+    instance (see ``campaign``). The return value (XCom) records what Kaleyra
+    accepted: ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
     ``submitted_at`` (UTC), ``correlation_token`` and one entry per request in
-    ``batches``.
+    ``batches`` (see ``campaign.campaign_record``).
 
     :param to: the callees: E.164 numbers as a list or a comma-separated string
         (digits only when ``prefix`` is given). A number given twice is dialled once.
@@ -48,6 +48,13 @@ class KaleyraOutboundCallOperator(BaseOperator):
     :param custom: data attached to the calls: a string or a JSON-serialisable mapping.
     :param dlrurl: a status-report URL with Kaleyra's placeholders (``{id}``, ``{status}``...).
     :param callback: ``{"call_end": {"url": [...], "callback_profile": [...]}, ...}``.
+    :param on_invalid_number: ``"fail"`` (default): an entry of ``to`` that is not a phone
+        number fails the task before anything is sent; ``"skip"``: it is left out, logged
+        and listed in the XCom's ``invalid_skipped``.
+    :param max_active_requests: how many batches of 100 may be in flight at once (1-10).
+    :param redial_unknown: a batch an earlier try sent without learning the outcome (no
+        answer, worker killed) is sent again instead of failing the task; its numbers
+        may then be dialled twice.
     """
 
     template_fields: Sequence[str] = (
@@ -80,6 +87,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
         custom: str | dict[str, Any] | None = None,
         dlrurl: str | None = None,
         callback: dict[str, Any] | None = None,
+        on_invalid_number: str = "fail",
+        max_active_requests: int = 2,
+        redial_unknown: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,11 +106,40 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.custom = custom
         self.dlrurl = dlrurl
         self.callback = callback
+        self.on_invalid_number = on_invalid_number
+        self.max_active_requests = max_active_requests
+        self.redial_unknown = redial_unknown
 
     def hook(self) -> KaleyraHook:
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
         return KaleyraHook(self.kaleyra_conn_id)
+
+    def _submit_campaign(
+        self, context: Context, calls: list[wire.OutboundCall], callees: validation.Numbers, max_active: int
+    ) -> dict[str, Any]:
+        """Send every batch at most once across tries; the XCom record of all of them."""
+        from airflow_provider_kaleyra import batch_state
+        from airflow_provider_kaleyra.campaign import Campaign, campaign_record
+
+        hook = self.hook()
+        _ = hook.settings  # a broken connection fails here, before anything is sent
+        store = batch_state.store_for(context, task_correlation_token(context))
+        try:
+            result = Campaign(
+                submit=hook.submit,
+                calls=calls,
+                store=store,
+                log=self.log,  # type: ignore[arg-type]
+                max_active_requests=max_active,
+                redial_unknown=self.redial_unknown,
+                try_number=getattr(context["ti"], "try_number", None),
+            ).run()
+        finally:
+            hook.close()
+        return campaign_record(
+            result, calls, duplicates=list(callees.duplicates), invalid_skipped=list(callees.invalid)
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         calls, callees = validation.outbound_calls(
@@ -117,57 +156,27 @@ class KaleyraOutboundCallOperator(BaseOperator):
             dlrurl=self.dlrurl,
             callback=self.callback,
             correlation_token=task_correlation_token(context),
+            on_invalid_number=self.on_invalid_number,
         )
+        max_active = validation.check_max_active_requests(self.max_active_requests)
         if callees.duplicates:
             self.log.warning(
                 "Dropped %d duplicate number(s), each is dialled once: %s",
                 len(callees.duplicates),
                 ", ".join(callees.duplicates),
             )
-        hook = self.hook()
-        _ = hook.settings  # a broken connection fails here, before anything is sent
-        accepted: list[wire.Submission] = []
-        try:
-            for index, call in enumerate(calls, start=1):
-                accepted.append(hook.submit(call))
-                self.log.info(
-                    "Request %d/%d accepted by Kaleyra: %d number(s)", index, len(calls), len(call.to)
-                )
-        except KaleyraError as error:
-            if not accepted:
-                raise
-            # Part of the list was dialled; an Airflow retry would dial it again.
-            done = sum(len(s.numbers) for s in accepted)
-            raise KaleyraPermanentError(
-                f"{error} -- requests 1-{len(accepted)} of {len(calls)} ({done} numbers) were already "
-                "accepted and are not sent again; the task fails without retry"
-            ) from error
-        finally:
-            hook.close()
-        record = submission_record(accepted, duplicates=list(callees.duplicates))
+        if callees.invalid:
+            self.log.warning(
+                "Skipped %d entr(ies) of to that are not phone numbers: %s",
+                len(callees.invalid),
+                ", ".join(callees.invalid),
+            )
+        record = self._submit_campaign(context, calls, callees, max_active)
         self.log.info(
             "Kaleyra accepted flow %s for %d number(s) from %s",
             record["flow_id"],
-            len(record["numbers"]),
+            record["numbers_count"],
             record["bridge"],
         )
         return record
 
-
-def submission_record(submissions: Sequence[wire.Submission], *, duplicates: list[str]) -> dict[str, Any]:
-    """The operator's XCom: one JSON record for all requests of one task."""
-    first = submissions[0]
-    return {
-        "code": first.code,
-        "message": first.message,
-        "numbers": [n for s in submissions for n in s.numbers],
-        "bridge": first.bridge,
-        "flow_id": first.flow_id,
-        "submitted_at": first.submitted_at,
-        "correlation_token": first.correlation_token,
-        "call_ids": [c for s in submissions for c in s.call_ids],
-        "duplicates_dropped": duplicates,
-        "batches": [
-            {"size": len(s.numbers), "code": s.code, "submitted_at": s.submitted_at} for s in submissions
-        ],
-    }

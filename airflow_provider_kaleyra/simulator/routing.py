@@ -15,6 +15,7 @@ from airflow_provider_kaleyra.simulator import messages
 from airflow_provider_kaleyra.simulator.admin import PREFIX as ADMIN
 from airflow_provider_kaleyra.simulator.admin import AdminApi
 from airflow_provider_kaleyra.simulator.api import KaleyraApi
+from airflow_provider_kaleyra.simulator.faults import FaultAdmin, FaultPlan
 from airflow_provider_kaleyra.simulator.messages import Request, Response
 
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ def _path(template: str) -> re.Pattern[str]:
     return re.compile(template + "/?")
 
 
-def build_router(state: SimulatorState) -> Router:
+def build_router(state: SimulatorState, faults: FaultPlan | None = None) -> Router:
     api, admin = KaleyraApi(state), AdminApi(state)
+    fault_admin = FaultAdmin(faults if faults is not None else FaultPlan())
     return Router(
         [
             Route("POST", _path(rf"/v1/{SID}/voice/outbound"), api.outbound),
@@ -64,5 +66,8 @@ def build_router(state: SimulatorState) -> Router:
             Route("POST", _path(rf"{ADMIN}/reset"), admin.reset),
             Route("GET", _path(rf"{ADMIN}/flows"), admin.list_flows),
             Route("POST", _path(rf"{ADMIN}/flows"), admin.change_flows),
+            Route("GET", _path(rf"{ADMIN}/faults"), fault_admin.list),
+            Route("POST", _path(rf"{ADMIN}/faults"), fault_admin.add),
+            Route("DELETE", _path(rf"{ADMIN}/faults"), fault_admin.clear),
         ]
     )

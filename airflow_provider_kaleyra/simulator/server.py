@@ -15,6 +15,7 @@ from airflow_provider_kaleyra.simulator.defaults import (
     DEFAULT_HOST,
     DEFAULT_SID,
 )
+from airflow_provider_kaleyra.simulator.faults import Fault, FaultPlan
 from airflow_provider_kaleyra.simulator.routing import build_router
 from airflow_provider_kaleyra.simulator.state import SimulatorState, SubscribedNumber
 from airflow_provider_kaleyra.simulator.transport import SimulatorHTTPServer, make_server
@@ -58,6 +59,7 @@ class KaleyraSimulator:
             flows if flows is not None else DEFAULT_FLOWS,
             numbers if numbers is not None else DEFAULT_BRIDGES,
         )
+        self.faults = FaultPlan()
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -66,7 +68,7 @@ class KaleyraSimulator:
     def start(self) -> KaleyraSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
-        server = make_server(self.host, self._requested_port, build_router(self.state))
+        server = make_server(self.host, self._requested_port, build_router(self.state, self.faults), self.faults)
         self._server = server
         # A short poll interval makes stop() quick: fixtures stop one simulator per test.
         self._thread = threading.Thread(
@@ -156,8 +158,23 @@ class KaleyraSimulator:
         return self.state.ledger.count_to(number)
 
     def reset(self) -> None:
-        """Empty the ledger and publish exactly the flows given at construction."""
+        """Empty the ledger, clear faults and publish exactly the flows given at construction."""
         self.state.reset()
+        self.faults.clear()
+
+    # ------------------------------------------------------------------ faults
+
+    def inject_fault(self, kind: str, *, times: int | None = 1, **options: Any) -> Fault:
+        """Make the next ``times`` outbound requests (``None``: all, until cleared) fail as ``kind``.
+
+        ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html`` or ``empty``;
+        ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault` fields
+        (``status``, ``retry_after``, ``delay``, ``accept``, ``path``).
+        """
+        return self.faults.add(Fault(kind, times=times, **options))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
 
     # ------------------------------------------------------------------ Airflow connection
 
