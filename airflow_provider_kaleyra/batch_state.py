@@ -18,6 +18,7 @@ behind both Airflow stores is not meant for concurrent use).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -80,7 +81,10 @@ class VariableStore:
     """All keys of one task instance in one JSON Airflow Variable (Airflow 3.1/3.2).
 
     The Variable is read once and rewritten whole on every change: a write is one
-    row update, and a crash can never leave half of it behind.
+    row update, and a crash can never leave half of it behind. Batch entries are
+    kept without their ``numbers`` (first and last only): a Variable is a TEXT
+    column, 64 KB on MySQL, and 10,000 numbers would not fit. The campaign's
+    fingerprint makes sure a batch index means the same numbers on every try.
     """
 
     def __init__(self, name: str) -> None:
@@ -103,13 +107,28 @@ class VariableStore:
         from airflow.sdk import Variable
 
         values = self._load()
-        values[key] = value
-        Variable.set(
+        values[key] = {k: v for k, v in value.items() if k != "numbers"} if isinstance(value, dict) else value
+        put_variable(
             self.name,
-            values,
-            serialize_json=True,
-            description="Kaleyra calls already placed by this task instance; deleting it allows re-dialling",
+            json.dumps(values, separators=(",", ":")),
+            "Kaleyra calls already placed by this task instance; deleting it allows re-dialling",
         )
+
+
+def put_variable(key: str, value: str, description: str) -> None:
+    """Write a Variable and raise if the API server did not store it.
+
+    ``Variable.set`` logs and swallows a failed write; here a failure must stop the
+    campaign before the POST it was meant to protect.
+    """
+    try:
+        from airflow.sdk.execution_time.context import _set_variable
+    except ImportError:  # pragma: no cover - present on every Airflow this fallback serves
+        from airflow.sdk import Variable
+
+        Variable.set(key, value, description)
+        return
+    _set_variable(key, value, description)
 
 
 def store_for(context: Context, correlation_token: str) -> BatchStore:

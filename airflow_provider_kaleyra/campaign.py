@@ -90,14 +90,12 @@ def fingerprint(calls: Sequence[wire.OutboundCall]) -> str:
     return digest.hexdigest()[:32]
 
 
-def describe_batches(indexes: Sequence[int], entries: Sequence[dict[str, Any] | None], total: int) -> str:
+def describe_batches(indexes: Sequence[int], calls: Sequence[wire.OutboundCall]) -> str:
     """``batch 3/20 (100 numbers, +9188... to +9188...)``, for errors."""
-    parts = []
-    for index in indexes:
-        entry = entries[index] or {}
-        numbers = str(entry.get("numbers", "")).split(",")
-        parts.append(f"batch {index + 1}/{total} ({len(numbers)} numbers, {numbers[0]} to {numbers[-1]})")
-    return "; ".join(parts)
+    return "; ".join(
+        f"batch {i + 1}/{len(calls)} ({len(calls[i].to)} numbers, {calls[i].to[0]} to {calls[i].to[-1]})"
+        for i in indexes
+    )
 
 
 @dataclass
@@ -219,6 +217,9 @@ class Campaign:
         entry = {
             "status": BatchStatus.SENDING.value,
             "size": len(call.to),
+            "first": call.to[0],
+            "last": call.to[-1],
+            # The full list, where the store can hold it (see ``batch_state``).
             "numbers": ",".join(call.to),
             "try_number": self.try_number,
             "since": wire.utc_now_iso(),
@@ -278,7 +279,7 @@ class Campaign:
         )
         if previously_unknown:
             raise KaleyraOutcomeUnknownError(
-                f"Outcome unknown for {describe_batches(previously_unknown, self.entries, total)}: an earlier try "
+                f"Outcome unknown for {describe_batches(previously_unknown, self.calls)}: an earlier try "
                 "sent them and got no answer, so Kaleyra may have dialled them; they are not sent again (set "
                 f"redial_unknown=True to accept dialling them twice). {done}."
                 + (f" This try also failed: {failure}" if failure else "")
@@ -286,7 +287,7 @@ class Campaign:
         if unknown:
             # The next try settles it: sends what was never sent, fails listing these.
             raise KaleyraTransientError(
-                f"Outcome unknown for {describe_batches(unknown, self.entries, total)}: {failure}. A retry of this "
+                f"Outcome unknown for {describe_batches(unknown, self.calls)}: {failure}. A retry of this "
                 f"task sends the batches never sent and not these. {done}."
             )
         if failure is None:
@@ -308,13 +309,14 @@ def campaign_record(
 
     ``numbers`` and ``call_ids`` list everything when the campaign has at most
     ``xcom_numbers_limit`` numbers; above that they are left out (``numbers_in_xcom``
-    is false) and each batch's numbers are in the stored state (``state_location``).
+    is false), each batch keeps its first and last number, and the full list is in the
+    stored state (``state_location``; see ``batch_state`` for what each store keeps).
     """
     entries = result.entries
     first_call = calls[0]
     count = sum(e["size"] for e in entries)
     whole = count <= xcom_numbers_limit
-    numbers = [n for e in entries for n in e["numbers"].split(",")]
+    numbers = [n for call in calls for n in call.to]
     return {
         "code": entries[0].get("code"),
         "message": entries[0].get("message"),
@@ -335,8 +337,8 @@ def campaign_record(
                 "size": e["size"],
                 "code": e.get("code"),
                 "submitted_at": e["submitted_at"],
-                "first": e["numbers"].split(",", 1)[0],
-                "last": e["numbers"].rsplit(",", 1)[-1],
+                "first": e["first"],
+                "last": e["last"],
             }
             for e in entries
         ],

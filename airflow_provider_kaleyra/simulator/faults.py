@@ -2,7 +2,8 @@
 
 A plan is a queue of :class:`Fault` rules. Each Kaleyra API request (never an admin
 request) takes the first rule whose path matches and uses up one of its ``times``
-(``None``: every request until cleared, i.e. "per run"). What a fault does:
+(``None``: every request until cleared, i.e. "per run"), after letting ``after``
+matching requests through. What a fault does:
 
 - ``drop``: the request is processed (the ledger records the dials) and the connection
   is closed without an answer: the client cannot know the outcome.
@@ -58,10 +59,14 @@ class Fault:
     accept: bool | None = None
     #: A request path must contain this to be faulted.
     path: str = DEFAULT_PATH
+    #: Matching requests to let through untouched before the fault starts.
+    after: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind: unknown fault {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.after < 0:
+            raise ValueError(f"after: {self.after!r}; expected 0 or more")
         if self.times is not None and self.times < 1:
             raise ValueError(f"times: {self.times!r}; expected 1 or more, or None for every request")
         if self.status is None:
@@ -118,6 +123,9 @@ class FaultPlan:
         with self._lock:
             for fault in self._faults:
                 if fault.path in request.path:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times == 0:
@@ -128,7 +136,7 @@ class FaultPlan:
 
 
 def fault_from_json(body: Mapping[str, Any]) -> Fault:
-    allowed = {"kind", "times", "status", "retry_after", "delay", "accept", "path"}
+    allowed = {"kind", "times", "status", "retry_after", "delay", "accept", "path", "after"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValueError(f"unexpected keys {unknown}; expected some of {sorted(allowed)}")

@@ -169,7 +169,7 @@ class KaleyraSimulator:
 
         ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html`` or ``empty``;
         ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault` fields
-        (``status``, ``retry_after``, ``delay``, ``accept``, ``path``).
+        (``status``, ``retry_after``, ``delay``, ``accept``, ``path``, ``after``).
         """
         return self.faults.add(Fault(kind, times=times, **options))
 
