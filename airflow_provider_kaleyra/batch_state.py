@@ -104,8 +104,6 @@ class VariableStore:
         return self._load().get(key)
 
     def set(self, key: str, value: Any) -> None:
-        from airflow.sdk import Variable
-
         values = self._load()
         values[key] = {k: v for k, v in value.items() if k != "numbers"} if isinstance(value, dict) else value
         put_variable(
@@ -133,7 +131,7 @@ def put_variable(key: str, value: str, description: str) -> None:
 
 def store_for(context: Context, correlation_token: str) -> BatchStore:
     """The task state store where Airflow has one (3.3+), else a Variable for this task instance."""
-    accessor = context.get("task_state_store")  # type: ignore[misc]
+    accessor = context.get("task_state_store")
     if accessor is not None:
         return TaskStateStore(accessor)
     return VariableStore(VARIABLE_PREFIX + correlation_token)

@@ -122,7 +122,9 @@ def parse_numbers(
         seen.add(number)
         cleaned.append(number)
     if not cleaned:
-        problem = f"no valid phone number given ({len(invalid)} skipped as invalid)" if invalid else "no phone number given"
+        problem = "no phone number given"
+        if invalid:
+            problem = f"no valid phone number given ({len(invalid)} skipped as invalid)"
         raise KaleyraInputError(parameter, to, problem)
     return Numbers(tuple(cleaned), tuple(duplicates), tuple(invalid))
 

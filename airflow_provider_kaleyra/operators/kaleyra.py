@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kaleyra import validation, wire
+from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_kaleyra import validation
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 
@@ -142,6 +143,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # Imported here: DAG files import this module on every parse.
+        from airflow_provider_kaleyra import validation
+
         calls, callees = validation.outbound_calls(
             to=self.to,
             bridge=self.bridge,

@@ -116,7 +116,8 @@ def test_large_campaign_summarises_batches_in_xcom(
     assert [(b["first"], b["last"]) for b in record["batches"]] == [
         (to[i], to[i + 99]) for i in range(0, 1500, 100)
     ]
-    assert record["state_location"] in ("task_state_store", f"Airflow Variable kaleyra_campaign__{record['correlation_token']}")
+    variable = f"Airflow Variable kaleyra_campaign__{record['correlation_token']}"
+    assert record["state_location"] in ("task_state_store", variable)
     assert dials(simulator, to) == dict.fromkeys(to, 1)
     assert "batch 15/15, 1,500 numbers accepted, 0 rejected" in capfd.readouterr().out
 

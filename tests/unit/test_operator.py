@@ -108,6 +108,8 @@ def test_duplicates_dialled_once_with_a_warning(
         ({"callback": {"call_ringing": {"url": ["https://x.example"]}}}, "callback"),
         ({"callback": {"call_end": {"callback_profile": [str(i) for i in range(11)]}}}, "callback"),
         ({"time": dt.datetime(2026, 1, 1)}, "time"),
+        ({"on_invalid_number": "ignore"}, "on_invalid_number"),
+        ({"max_active_requests": 0}, "max_active_requests"),
     ],
 )
 def test_bad_input_fails_before_any_request(
