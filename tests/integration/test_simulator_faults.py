@@ -16,7 +16,8 @@ NUMBER = "+918830907001"
 
 
 def hook(**retry: float) -> KaleyraHook:
-    return KaleyraHook(retry_policy=RetryPolicy(**retry) if retry else RetryPolicy(max_attempts=1), sleep=lambda _: None)
+    policy = RetryPolicy(**retry) if retry else RetryPolicy(max_attempts=1)
+    return KaleyraHook(retry_policy=policy, sleep=lambda _: None)
 
 
 def trigger(h: KaleyraHook) -> object:
