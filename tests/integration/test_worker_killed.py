@@ -107,3 +107,27 @@ def test_sigkill_mid_campaign_then_retry_dials_nobody_twice(simulator: KaleyraSi
     for index, number in enumerate(KILL_NUMBERS):
         if index // 100 + 1 not in unknown:
             assert counts[number] == 1, f"{number} (batch {index // 100 + 1}) was not dialled"
+
+
+@pytest.mark.timeout(600)
+def test_clearing_a_finished_task_does_not_dial_again(simulator: KaleyraSimulator) -> None:
+    from tests.integration.dags.kaleyra_bulk import KILL_NUMBERS
+
+    run_id = "cleared_after_success"
+    trigger = airflow("dags", "trigger", DAG_ID, "--run-id", run_id)
+    assert trigger.communicate(timeout=300)[0] is not None
+    assert trigger.returncode == 0
+    start_run(DAG_ID, run_id)
+    first = airflow("tasks", "test", DAG_ID, "call", run_id)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-3000:]
+    assert len(simulator.ledger()) == len(KILL_NUMBERS)
+
+    clear = airflow("tasks", "clear", DAG_ID, "--task-regex", "^call$", "--yes")
+    out, _ = clear.communicate(timeout=300)
+    assert clear.returncode == 0, out[-3000:]
+    again = airflow("tasks", "test", DAG_ID, "call", run_id)
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out[-3000:]
+    assert "20 of 20 batch(es) (2,000 numbers) were accepted by an earlier try and are not sent again" in out
+    assert len(simulator.ledger()) == len(KILL_NUMBERS)  # nobody dialled a second time
