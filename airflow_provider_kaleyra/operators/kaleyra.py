@@ -125,6 +125,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
 
         hook = self.hook()
         _ = hook.settings  # a broken connection fails here, before anything is sent
+        _ = hook.session  # created once here, then shared by the worker threads
         store = batch_state.store_for(context, task_correlation_token(context))
         try:
             result = Campaign(
