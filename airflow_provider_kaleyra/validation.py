@@ -253,13 +253,6 @@ def check_callback(value: Any) -> dict[str, dict[str, list[str]]] | None:
     return result
 
 
-def check_region(value: Any) -> str:
-    text = str(value or wire.DEFAULT_REGION).strip().upper()
-    if text not in wire.REGION_BASE_URLS:
-        raise KaleyraInputError("region", value, f"expected one of {', '.join(wire.REGION_BASE_URLS)}")
-    return text
-
-
 def batches(items: Sequence[str], size: int = wire.MAX_NUMBERS_PER_REQUEST) -> list[tuple[str, ...]]:
     """Consecutive slices of at most ``size``, in order."""
     return [tuple(items[i : i + size]) for i in range(0, len(items), size)]

@@ -152,12 +152,6 @@ def test_custom_must_be_json() -> None:
         calls(custom={"when": object()})
 
 
-def test_region_check() -> None:
-    assert validation.check_region("eu") == "EU"
-    with pytest.raises(KaleyraInputError, match="region='US'"):
-        validation.check_region("US")
-
-
 def test_more_than_100_numbers_split_in_order() -> None:
     numbers = [f"+9188309{i:05d}" for i in range(250)]
     result = calls(to=numbers)
