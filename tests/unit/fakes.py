@@ -81,3 +81,16 @@ def install(hook: Any, fake: FakeKaleyra) -> FakeKaleyra:
     hook.session.mount("https://", fake)
     hook.session.mount("http://", fake)
     return fake
+
+
+class FakeTaskStateStore:
+    """The ``task_state_store`` accessor's get/set, in memory."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.values[key] = json.loads(json.dumps(value))

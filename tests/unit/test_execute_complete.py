@@ -17,7 +17,7 @@ from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperat
 from airflow_provider_kaleyra.sensors.kaleyra import KaleyraCallStatusSensor
 from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
 
-from .fakes import ACCEPTED, FakeKaleyra, answer, install
+from .fakes import ACCEPTED, FakeKaleyra, FakeTaskStateStore, answer, install
 
 try:  # Airflow 3.2+
     from airflow.sdk.exceptions import TaskDeferred
@@ -123,7 +123,9 @@ def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.Monk
     monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: _hook(fake))
     ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
     with pytest.raises(TaskDeferred) as caught:
-        operator(deferrable=True, poll_interval=5, wait_timeout=600, min_success_ratio=0.5).execute({"ti": ti})
+        operator(deferrable=True, poll_interval=5, wait_timeout=600, min_success_ratio=0.5).execute(
+            {"ti": ti, "task_state_store": FakeTaskStateStore()}
+        )
     assert len(fake.requests) == 1  # submitted once, before waiting
     record = ti.pushed["submission"]
     assert record["numbers"] == RECORD["numbers"]
@@ -145,7 +147,7 @@ def test_operator_without_wait_returns_the_record(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: _hook(fake))
     ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
     op = KaleyraOutboundCallOperator(task_id="call", to="+918830907001", bridge="+13236789001", flow_id="SG_flow")
-    assert op.execute({"ti": ti})["code"] == "RBC3007"
+    assert op.execute({"ti": ti, "task_state_store": FakeTaskStateStore()})["code"] == "RBC3007"
     assert ti.pushed == {}
 
 

@@ -18,24 +18,11 @@ from airflow_provider_kaleyra.exceptions import (
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
 
-from .fakes import ACCEPTED, IVR_NOT_FOUND, SECRET_KEY, FakeKaleyra, answer, install
+from .fakes import ACCEPTED, IVR_NOT_FOUND, SECRET_KEY, FakeKaleyra, FakeTaskStateStore, answer, install
 
 pytestmark = pytest.mark.usefixtures("kaleyra_conn")
 FLOW = "SG_flow-1"
 BRIDGE = "+13236789001"
-
-
-class FakeTaskStateStore:
-    """The ``task_state_store`` accessor's get/set, in memory."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = json.loads(json.dumps(value))
 
 
 def context(map_index: int = -1, store: FakeTaskStateStore | None = None) -> dict[str, Any]:
@@ -73,12 +60,21 @@ def test_record_is_json_and_complete(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_more_than_100_numbers_go_as_consecutive_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     numbers = [f"+9188309{i:05d}" for i in range(205)]
-    record, fake = run(monkeypatch, *[answer(200, ACCEPTED)] * 3, to=numbers)
+    # One request in flight: the requests leave strictly in order.
+    record, fake = run(monkeypatch, *[answer(200, ACCEPTED)] * 3, to=numbers, max_active_requests=1)
     sent = [form["to"][0].split(",") for form in fake.forms()]
     assert [len(s) for s in sent] == [100, 100, 5]
     assert [n for s in sent for n in s] == numbers
     assert record["numbers"] == numbers
     assert [b["size"] for b in record["batches"]] == [100, 100, 5]
+
+
+def test_several_requests_in_flight_send_the_same_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    numbers = [f"+9188309{i:05d}" for i in range(205)]
+    record, fake = run(monkeypatch, *[answer(200, ACCEPTED)] * 3, to=numbers, max_active_requests=3)
+    sent = sorted((form["to"][0].split(",") for form in fake.forms()), key=lambda batch: batch[0])
+    assert sent == [numbers[:100], numbers[100:200], numbers[200:]]
+    assert record["numbers"] == numbers  # the record keeps the caller's order
 
 
 def all_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
