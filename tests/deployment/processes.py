@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,31 @@ def stop_all(components: list[Component], grace: float = 15.0) -> dict[str, set[
     return {name: pids for name, pids in survivors.items() if pids}
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, even by SIGKILL.
+
+    Covers the case no fixture teardown can: pytest itself killed. The component then
+    shuts down the processes it started itself.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start(name: str, cmd: list[str], env: dict[str, str], cwd: Path, log_dir: Path) -> Component:
     """Start ``cmd`` as a new session with stdout and stderr in ``log_dir/<name>.log``."""
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     return Component(name, process, log_path, log)
