@@ -23,9 +23,10 @@ test       bootstraps both venvs and installs the browser (see below), then runs
            pytest's "no tests collected" (exit code 5) is a failure. Each pytest run gets
            its own fresh temporary directory (removed afterwards) as AIRFLOW_HOME and
            KALEYRA_TEST_AIRFLOW_HOME (the one tests/conftest.py reads).
-browser    installs Debian's chromium and chromium-driver with apt-get when
-           /usr/bin/chromium or /usr/bin/chromedriver is missing (needs root; skipped
-           when both are there). `test` does this itself.
+browser    installs Debian's chromium, chromium-driver and fonts-liberation with apt-get
+           when /usr/bin/chromium, /usr/bin/chromedriver or the fonts are missing (needs
+           root, or password-less sudo; skipped when all are there). `test` does this
+           itself, in parallel with the venv bootstrap.
 demo       bootstraps .venv and runs scripts/demo.py in it (extra args go to the script,
            e.g. --verbose).
 
@@ -53,8 +54,14 @@ PACKAGE = "airflow_provider_kaleyra"
 LINT_DIRS = ("airflow_provider_kaleyra", "tests", "example_dags", "scripts", "benchmarks")
 
 # The browser the UI tests drive (Debian packages; Selenium is pointed at these paths).
-BROWSER_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
-BROWSER_PACKAGES = ("chromium", "chromium-driver")
+# Installed without "recommends" (mesa, udev, printing, ...); a font is named explicitly
+# so that screenshots kept from failed tests show text.
+BROWSER_FILES = (
+    Path("/usr/bin/chromium"),
+    Path("/usr/bin/chromedriver"),
+    Path("/usr/share/fonts/truetype/liberation"),
+)
+BROWSER_PACKAGES = ("chromium", "chromium-driver", "fonts-liberation")
 
 # Bump when the way a venv is built changes, so that existing stamps go stale.
 RECIPE = "1"
@@ -249,7 +256,7 @@ def bootstrap(venvs: list[Venv], force: bool = False) -> dict[str, tuple[float, 
 
 
 def browser_installed() -> bool:
-    return all(p.is_file() and os.access(p, os.X_OK) for p in BROWSER_BINARIES)
+    return all(p.exists() and os.access(p, os.X_OK) for p in BROWSER_FILES)
 
 
 def install_browser() -> str:
@@ -273,7 +280,7 @@ def install_browser() -> str:
         [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *BROWSER_PACKAGES], env=env
     )
     if not browser_installed():
-        raise StepError(f"apt-get ran but {' or '.join(map(str, BROWSER_BINARIES))} is still missing")
+        raise StepError(f"apt-get ran but one of {', '.join(map(str, BROWSER_FILES))} is still missing")
     return "installed with apt-get"
 
 
