@@ -49,7 +49,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-kaleyra",
         "name": "Kaleyra",
-        "description": "Kaleyra.io voice: trigger outbound call flows built in Flow Builder.",
+        "description": "Kaleyra.io voice: trigger Flow Builder call flows and wait for how the calls ended.",
         "versions": [__version__],
         "integrations": [
             {
@@ -60,6 +60,8 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.hooks.kaleyra"]}],
         "operators": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.operators.kaleyra"]}],
+        "sensors": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.sensors.kaleyra"]}],
+        "triggers": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.triggers.kaleyra"]}],
         "connection-types": [
             {
                 "connection-type": "kaleyra",

@@ -261,3 +261,73 @@ def outbound_calls(
     )
     calls = [replace(template, to=batch) for batch in batches(callees.numbers)]
     return calls, callees
+
+
+# --------------------------------------------------------------------------- waiting for outcomes
+
+
+def _aware_iso(parameter: str, value: Any) -> str | None:
+    """An ISO 8601 UTC string from an aware datetime or an ISO string with an offset."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise KaleyraInputError(parameter, value, "not an ISO 8601 date and time") from None
+    if not isinstance(value, dt.datetime):
+        raise KaleyraInputError(parameter, value, "a timezone-aware datetime or an ISO 8601 string")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise KaleyraInputError(parameter, value, "a naive date and time is ambiguous; give it a timezone")
+    return wire.format_time(value)
+
+
+def call_watch(
+    *,
+    record: Any = None,
+    numbers: Any = None,
+    bridge: Any = None,
+    start_time: Any = None,
+    end_time: Any = None,
+    flow_id: Any = None,
+) -> wire.CallWatch:
+    """What to wait for: the operator's XCom record, or explicit numbers and a time window."""
+    if isinstance(record, str) and record.strip():
+        try:
+            record = json.loads(record)
+        except ValueError:
+            try:
+                record = ast.literal_eval(record)
+            except (ValueError, SyntaxError):
+                raise KaleyraInputError("record", record, "not a submission record (JSON object)") from None
+    if record:
+        if not isinstance(record, Mapping):
+            raise KaleyraInputError("record", record, "the submission record must be a mapping")
+        try:
+            watch = wire.watch_from_record(record)
+        except ValueError as error:
+            raise KaleyraInputError("record", record, str(error)) from None
+        _aware_iso("record.submitted_at", watch.start_time)
+        return watch
+    if numbers is None:
+        raise KaleyraInputError("record", record, "give the operator's record, or numbers and start_time")
+    callees = parse_numbers(numbers, parameter="numbers").numbers
+    start = _aware_iso("start_time", start_time)
+    if start is None:
+        raise KaleyraInputError("start_time", start_time, "required with numbers: when the calls were placed")
+    return wire.CallWatch(
+        numbers=callees,
+        bridge=check_bridge(bridge) if bridge not in (None, "") else None,
+        start_time=start,
+        end_time=_aware_iso("end_time", end_time),
+        flow_id=check_flow_id(flow_id) if flow_id not in (None, "") else None,
+    )
+
+
+def check_seconds(parameter: str, value: Any) -> float:
+    """A positive number of seconds (a timedelta is accepted too)."""
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise KaleyraInputError(parameter, value, "a positive number of seconds")
+    return float(value)

@@ -1,7 +1,10 @@
-"""Call a list of customers with a Flow Builder flow, one Kaleyra request per 100 numbers.
+"""Call a list of customers with a Flow Builder flow, then wait for how each call ended.
 
-Trigger it with params to change who is called; the defaults match the local
-simulator (``python -m airflow_provider_kaleyra.simulator``).
+One Kaleyra request goes out per 100 numbers; the wait runs in the triggerer (no
+worker slot) and the task fails when the flow is broken or fewer than 60% of the
+calls were answered. Trigger it with params to change who is called; the defaults
+match the local simulator (``python -m airflow_provider_kaleyra.simulator``), where
+a number ending in 90 is busy.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ with DAG(
     catchup=False,
     tags=["example", "kaleyra"],
     params={
-        "to": Param(["+918830907001", "+918830907002"], type="array", description="Callees, E.164"),
+        "to": Param(
+            ["+918830907001", "+918830907002", "+918830907090"], type="array", description="Callees, E.164"
+        ),
         "bridge": Param("+6531651234", type="string", description="The DID the calls come from"),
         "flow_id": Param(
             "SG_8b37a0d3-1c97-47ac-99a5-380969XXXXb", type="string", description="Flow ID from Flow Builder"
@@ -32,4 +37,9 @@ with DAG(
         bridge="{{ params.bridge }}",
         flow_id="{{ params.flow_id }}",
         custom="payment reminder for run {{ run_id }}",
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=5,  # seconds between call-log polls; 30 or more is kinder to a real account
+        wait_timeout=15 * 60,  # numbers without a final status by then fail the task
+        min_success_ratio=0.6,
     )

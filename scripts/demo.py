@@ -7,7 +7,8 @@ Run it inside the project's virtual environment (``python3 dev.py demo`` does th
 It uses Airflow's embedded defaults (SQLite in a temporary AIRFLOW_HOME that is removed
 afterwards), starts the simulator in this process, points the ``kaleyra_default``
 connection at it, runs ``example_kaleyra_outbound_call`` once with ``dag.test()`` and
-prints the run's state, what ``place_calls`` returned and what the simulator dialled.
+prints the run's state, the submission record, how every call ended (the task waits
+for the outcomes in a deferred trigger) and what the simulator dialled.
 It exits non-zero when the run did not succeed.
 """
 
@@ -82,11 +83,11 @@ def show_import_errors() -> None:
         print(f"demo: import error in {path}:\n{error}", file=sys.stderr)
 
 
-def return_value(dag_run: Any, task_id: str) -> Any:
+def xcom_value(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
     ti = dag_run.get_task_instance(task_id)
     if ti is None:
         return None
-    return ti.xcom_pull(task_ids=task_id, key="return_value")
+    return ti.xcom_pull(task_ids=task_id, key=key)
 
 
 def state_name(state: Any) -> str:
@@ -95,7 +96,7 @@ def state_name(state: Any) -> str:
 
 def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
     header = [title for _, title in columns]
-    body = [[str(row.get(key, "")) for key, _ in columns] for row in rows]
+    body = [["" if row.get(key) is None else str(row[key]) for key, _ in columns] for row in rows]
     widths = [max(len(cell) for cell in col) for col in zip(header, *body, strict=True)]
     print(("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))).rstrip())
     print("  " + "  ".join("-" * w for w in widths))
@@ -119,7 +120,8 @@ def run(verbose: bool) -> int:
         dag_run = dag.test()
 
         state = state_name(dag_run.state)
-        result = return_value(dag_run, TASK_ID)
+        submission = xcom_value(dag_run, TASK_ID, key="submission")
+        outcomes = xcom_value(dag_run, TASK_ID)
         ledger = simulator.ledger()
     finally:
         simulator.stop()
@@ -127,8 +129,17 @@ def run(verbose: bool) -> int:
     print()
     print(f"DAG run      {dag_run.run_id}")
     print(f"state        {state}")
-    print(f"{TASK_ID} returned:")
-    print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    print(f"{TASK_ID} submitted (XCom key 'submission'):")
+    print(json.dumps(submission, indent=2, sort_keys=True, default=str))
+    print(f"{TASK_ID} call outcomes (XCom return value):")
+    if outcomes and outcomes.get("calls"):
+        print_table(
+            outcomes["calls"],
+            [("number", "number"), ("status", "status"), ("category", "category"), ("duration", "duration (s)")],
+        )
+        print("  counts: " + ", ".join(f"{k}: {v}" for k, v in outcomes.get("counts", {}).items()))
+    else:
+        print("  (none: the task failed before the outcomes were known; see its log)")
     print(f"simulator ledger ({len(ledger)} dial{'s' if len(ledger) != 1 else ''}):")
     if ledger:
         print_table(ledger, [("number", "number"), ("flow_id", "flow"), ("bridge", "bridge"), ("time", "time")])

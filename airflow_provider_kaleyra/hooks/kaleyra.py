@@ -233,3 +233,24 @@ class KaleyraHook(BaseHook):
             f"{len(numbers)} subscribed numbers, {len(voice)} can place calls"
             + (f" ({', '.join(voice[:5])})" if voice else "")
         )
+
+    def call_logs(self, query: wire.CallLogQuery, *, page_size: int = wire.CALL_LOGS_PAGE_SIZE) -> wire.CallLogPage:
+        """Every call matching ``query`` (read-only, paged; each page retried like any GET).
+
+        One listing per poll covers a whole submission; ``problems`` lists entries that
+        could not be read.
+        """
+        url = wire.call_logs_url(self.settings.base_url, self.settings.sid)
+        records: list[wire.CallRecord] = []
+        problems: list[str] = []
+        for page in range(1, wire.CALL_LOGS_MAX_PAGES + 1):
+            params, headers = wire.call_logs_request(query, page, page_size)
+            reply = self._exchange(
+                "GET", url, params=params, headers=headers, action="list call logs", idempotent=True
+            )
+            parsed = wire.parse_call_logs(reply.data, page, page_size)
+            records += parsed.records
+            problems += parsed.problems
+            if not parsed.has_more:
+                break
+        return wire.CallLogPage(records, problems, has_more=False)

@@ -6,17 +6,22 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kaleyra import validation, wire
+from airflow_provider_kaleyra import outcomes, validation, wire
+from airflow_provider_kaleyra._compat import default_deferrable
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from airflow.sdk import Context
 
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
+
+
+#: The XCom key of the submission record when the task waits for outcomes.
+SUBMISSION_XCOM_KEY = "submission"
 
 
 def task_correlation_token(context: Context) -> str:
@@ -48,6 +53,19 @@ class KaleyraOutboundCallOperator(BaseOperator):
     :param custom: data attached to the calls: a string or a JSON-serialisable mapping.
     :param dlrurl: a status-report URL with Kaleyra's placeholders (``{id}``, ``{status}``...).
     :param callback: ``{"call_end": {"url": [...], "callback_profile": [...]}, ...}``.
+        Every URL gets ``airflow_correlation_token=<token>`` appended (so does ``dlrurl``).
+    :param wait_for_completion: after submitting, wait until every call has a final
+        status and apply the outcome policy; the XCom value becomes the outcome table
+        and the submission record moves to the XCom key ``submission``.
+    :param deferrable: wait in the triggerer, not in a worker slot;
+        ``[operators] default_deferrable`` by default.
+    :param poll_interval: seconds between call-log polls while waiting.
+    :param wait_timeout: seconds after submission after which numbers still without a
+        final status fail the task.
+    :param success_statuses: statuses that count as success (ANSWER, FLOW_ANSWER).
+    :param failure_statuses: statuses that count as failed (every other final status).
+    :param min_success_ratio: the least share of numbers (0..1) that must succeed.
+    :param max_failed: the most numbers that may fail; with neither threshold, none may.
     """
 
     template_fields: Sequence[str] = (
@@ -80,6 +98,14 @@ class KaleyraOutboundCallOperator(BaseOperator):
         custom: str | dict[str, Any] | None = None,
         dlrurl: str | None = None,
         callback: dict[str, Any] | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = 30.0,
+        wait_timeout: float = 3600.0,
+        success_statuses: Iterable[str] | None = None,
+        failure_statuses: Iterable[str] | None = None,
+        min_success_ratio: float | None = None,
+        max_failed: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,6 +122,19 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.custom = custom
         self.dlrurl = dlrurl
         self.callback = callback
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.success_statuses = list(success_statuses) if success_statuses is not None else None
+        self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        self.min_success_ratio = min_success_ratio
+        self.max_failed = max_failed
+        if wait_for_completion:
+            # Not templated: a bad value fails here, long before anyone is dialled.
+            self._policy()
+            validation.check_seconds("poll_interval", poll_interval)
+            validation.check_seconds("wait_timeout", wait_timeout)
 
     def hook(self) -> KaleyraHook:
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
@@ -151,7 +190,57 @@ class KaleyraOutboundCallOperator(BaseOperator):
             len(record["numbers"]),
             record["bridge"],
         )
-        return record
+        return self._finish(context, record)
+
+    # ------------------------------------------------------------------ waiting for outcomes
+
+    def _policy(self) -> outcomes.OutcomePolicy:
+        return outcomes.OutcomePolicy.build(
+            success_statuses=self.success_statuses,
+            failure_statuses=self.failure_statuses,
+            min_success_ratio=self.min_success_ratio,
+            max_failed=self.max_failed,
+        )
+
+    def _finish(self, context: Context, record: dict[str, Any]) -> dict[str, Any]:
+        """Return the record, or (``wait_for_completion``) wait for how the calls ended.
+
+        The record is pushed to XCom (key ``submission``) before waiting, so it survives a
+        failed wait; the calls are never placed again by the wait.
+        """
+        if not self.wait_for_completion:
+            return record
+        from airflow_provider_kaleyra import waiting
+
+        context["ti"].xcom_push(key=SUBMISSION_XCOM_KEY, value=record)
+        watch = wire.watch_from_record(record)
+        timeout = validation.check_seconds("wait_timeout", self.wait_timeout)
+        wait = waiting.Wait(
+            watch=watch,
+            policy=self._policy(),
+            deadline=waiting.deadline_after(watch.start_time, timeout),
+            poll_interval=validation.check_seconds("poll_interval", self.poll_interval),
+        )
+        if self.deferrable:
+            from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
+
+            self.log.info("Deferring until the %d call(s) end (at most until %s)", len(watch.numbers), wait.deadline)
+            self.defer(
+                trigger=KaleyraCallStatusTrigger(kaleyra_conn_id=self.kaleyra_conn_id, **wait.as_kwargs()),
+                method_name="execute_complete",
+            )
+        hook = self.hook()
+        try:
+            event = waiting.wait_sync(wait, hook.call_logs, self.log)
+        finally:
+            hook.close()
+        return self.execute_complete(context, event)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """End the wait: the outcome table (XCom), or the policy's failure."""
+        from airflow_provider_kaleyra import waiting
+
+        return waiting.complete(event, self._policy(), self.log)
 
 
 def submission_record(submissions: Sequence[wire.Submission], *, duplicates: list[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from airflow_provider_kaleyra.simulator.calls import DEFAULT_RING_SECONDS
 from airflow_provider_kaleyra.simulator.defaults import (
     DEFAULT_API_KEY,
     DEFAULT_BRIDGES,
@@ -23,7 +24,7 @@ from airflow_provider_kaleyra.simulator.defaults import (
 from airflow_provider_kaleyra.simulator.server import KaleyraSimulator, connection_env_var
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import FrameType
 
 READY_LINE = "Kaleyra simulator listening on {url}"
@@ -47,8 +48,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="NUMBER",
         help="a subscribed voice_out number (repeatable; replaces the defaults)",
     )
+    parser.add_argument(
+        "--outcome",
+        action="append",
+        default=[],
+        metavar="NUMBER=STATUS",
+        help="how calls to NUMBER end, e.g. +918830907001=BUSY (repeatable; see simulator/calls.py)",
+    )
+    parser.add_argument(
+        "--flow-outcome",
+        action="append",
+        default=[],
+        metavar="FLOW=STATUS",
+        help="how every call of FLOW ends, e.g. SG_x=FLOW_PAUSED (repeatable)",
+    )
+    parser.add_argument(
+        "--ring-seconds", type=float, default=DEFAULT_RING_SECONDS, help="seconds a call rings before it ends"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
+
+
+def _pairs(fail: Callable[[str], None], option: str, values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, status = value.partition("=")
+        if not sep or not key.strip() or not status.strip():
+            fail(f"{option} {value!r}: expected KEY=STATUS")
+        pairs[key.strip()] = status.strip().upper()
+    return pairs
+
+
+def parser_error(message: str) -> None:
+    raise SystemExit(f"python -m airflow_provider_kaleyra.simulator: error: {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts={args.sid: args.api_key},
         flows=args.flow if args.flow is not None else DEFAULT_FLOWS,
         numbers=args.bridge if args.bridge is not None else DEFAULT_BRIDGES,
+        outcomes=_pairs(parser_error, "--outcome", args.outcome),
+        flow_outcomes=_pairs(parser_error, "--flow-outcome", args.flow_outcome),
+        ring_seconds=args.ring_seconds,
     )
     with simulator:
         print(READY_LINE.format(url=simulator.url), flush=True)

@@ -15,6 +15,7 @@ from airflow_provider_kaleyra.simulator import messages
 from airflow_provider_kaleyra.simulator.admin import PREFIX as ADMIN
 from airflow_provider_kaleyra.simulator.admin import AdminApi
 from airflow_provider_kaleyra.simulator.api import KaleyraApi
+from airflow_provider_kaleyra.simulator.call_logs import CallLogsApi
 from airflow_provider_kaleyra.simulator.messages import Request, Response
 
 if TYPE_CHECKING:
@@ -55,11 +56,15 @@ def _path(template: str) -> re.Pattern[str]:
 
 
 def build_router(state: SimulatorState) -> Router:
-    api, admin = KaleyraApi(state), AdminApi(state)
+    api, admin, calls = KaleyraApi(state), AdminApi(state), CallLogsApi(state)
     return Router(
         [
             Route("POST", _path(rf"/v1/{SID}/voice/outbound"), api.outbound),
             Route("GET", _path(rf"/v1/{SID}/number/subscriptions"), api.subscriptions),
+            Route("GET", _path(rf"/v1/{SID}/voice/call-logs"), calls.call_logs),
+            Route("GET", _path(rf"{ADMIN}/calls"), calls.admin_calls),
+            Route("GET", _path(rf"{ADMIN}/outcomes"), calls.admin_outcomes),
+            Route("POST", _path(rf"{ADMIN}/outcomes"), calls.admin_outcomes),
             Route("GET", _path(rf"{ADMIN}/ledger"), admin.ledger),
             Route("POST", _path(rf"{ADMIN}/reset"), admin.reset),
             Route("GET", _path(rf"{ADMIN}/flows"), admin.list_flows),

@@ -7,6 +7,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from airflow_provider_kaleyra.simulator.call_logs import CallLogsApi, record
+from airflow_provider_kaleyra.simulator.calls import DEFAULT_QUEUE_SECONDS, DEFAULT_RING_SECONDS, CallScript
 from airflow_provider_kaleyra.simulator.defaults import (
     CONNECTION_REGION,
     DEFAULT_API_KEY,
@@ -41,6 +43,10 @@ class KaleyraSimulator:
     :param accounts: SID -> API key of the accounts it accepts.
     :param flows: the published Flow IDs; any other flow answers RBC3115.
     :param numbers: the subscribed numbers that may be a ``bridge``.
+    :param outcomes: callee number -> the final status its calls end with (see ``calls``).
+    :param flow_outcomes: Flow ID -> the final status of every call of that flow.
+    :param queue_seconds: how long a call stays QUEUED.
+    :param ring_seconds: how long it then rings before its final status.
     """
 
     def __init__(
@@ -50,6 +56,10 @@ class KaleyraSimulator:
         accounts: Mapping[str, str] | None = None,
         flows: Iterable[str] | None = None,
         numbers: Iterable[str | SubscribedNumber] | None = None,
+        outcomes: Mapping[str, str] | None = None,
+        flow_outcomes: Mapping[str, str] | None = None,
+        queue_seconds: float = DEFAULT_QUEUE_SECONDS,
+        ring_seconds: float = DEFAULT_RING_SECONDS,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -58,6 +68,7 @@ class KaleyraSimulator:
             flows if flows is not None else DEFAULT_FLOWS,
             numbers if numbers is not None else DEFAULT_BRIDGES,
         )
+        self.state.calls = CallScript(outcomes, flow_outcomes, queue_seconds, ring_seconds)
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -155,8 +166,18 @@ class KaleyraSimulator:
     def dials_to(self, number: str) -> int:
         return self.state.ledger.count_to(number)
 
+    def script_outcomes(
+        self, numbers: Mapping[str, str] | None = None, flows: Mapping[str, str] | None = None
+    ) -> None:
+        """Decide how later calls end: per callee number and/or per flow (see ``calls``)."""
+        self.state.calls.script(numbers, flows)
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call with its current status, oldest first (as ``GET /_simulator/calls``)."""
+        return [record(call) for call in CallLogsApi(self.state).calls()]
+
     def reset(self) -> None:
-        """Empty the ledger and publish exactly the flows given at construction."""
+        """Empty the ledger, publish exactly the flows and restore the outcomes given at construction."""
         self.state.reset()
 
     # ------------------------------------------------------------------ Airflow connection

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_provider_kaleyra.simulator import phone
+from airflow_provider_kaleyra.simulator.calls import CallScript
 from airflow_provider_kaleyra.simulator.ledger import Dial, Ledger
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class SimulatorState:
         self._flows: set[str] = set(self._initial_flows)
         self.numbers: tuple[SubscribedNumber, ...] = tuple(as_subscribed(n) for n in numbers)
         self.ledger = Ledger()
+        #: How and when accepted calls end; see ``calls``.
+        self.calls = CallScript()
 
     # ------------------------------------------------------------------ credentials
 
@@ -97,3 +100,4 @@ class SimulatorState:
         with self._lock:
             self.ledger.clear()
             self._flows = set(self._initial_flows)
+            self.calls.reset()

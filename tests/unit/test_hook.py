@@ -80,9 +80,12 @@ def test_optional_fields_are_sent() -> None:
     form = {k: v[0] for k, v in fake.forms()[0].items()}
     assert form["prefix"] == "+91"
     assert form["retry"] == "1"
-    assert form["dlrurl"] == "https://hooks.example/dlr?id={id}&status={status}"
+    # The correlation token rides along on the user's callback URLs.
+    assert form["dlrurl"] == "https://hooks.example/dlr?id={id}&status={status}&airflow_correlation_token=af-abc"
     assert json.loads(form["custom"]) == {"order": 42, wire.CORRELATION_KEY: "af-abc"}
-    assert json.loads(form["callback"]) == {"call_end": {"url": ["https://hooks.example/end"]}}
+    assert json.loads(form["callback"]) == {
+        "call_end": {"url": ["https://hooks.example/end?airflow_correlation_token=af-abc"]}
+    }
 
 
 def test_ivr_not_found_is_permanent_with_code_and_redacted_summary() -> None:

@@ -196,8 +196,9 @@ def test_form_the_provider_encodes_is_accepted_and_recorded(kaleyra_simulator: K
     assert first["custom"] == sent["custom"]
     assert json.loads(first["custom"])["order"] == 42
     assert first["correlation_token"] == "af-0123456789abcdef0123"
-    assert json.loads(first["callback"]) == callback
-    assert first["dlrurl"] == "https://example.com/dlr?id={id}&status={status}"
+    token = "airflow_correlation_token=af-0123456789abcdef0123"
+    assert json.loads(first["callback"]) == {"call_end": {"url": [f"https://example.com/end?id={{id}}&{token}"]}}
+    assert first["dlrurl"] == f"https://example.com/dlr?id={{id}}&status={{status}}&{token}"
     assert first["retry"] == "2"
     assert first["timeout"] == "30"
     assert first["scheduled_time"] == "2030-01-01T10:00:00+00:00"

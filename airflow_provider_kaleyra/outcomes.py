@@ -1,0 +1,274 @@
+"""The outcome policy: when the calls of a submission count as done, and when they fail the task.
+
+Pure: no I/O. The sensor, the trigger and the operator all ask this module, so
+"where a call status becomes a task failure" is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra.exceptions import (
+    KaleyraError,
+    KaleyraInputError,
+    KaleyraPermanentError,
+    KaleyraTransientError,
+)
+from airflow_provider_kaleyra.wire import StatusCategory
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+
+class KaleyraCallsFailedError(KaleyraTransientError):
+    """Too many calls ended badly for the policy; an Airflow retry may do better."""
+
+
+class KaleyraCallsTimeoutError(KaleyraTransientError):
+    """The deadline passed while some numbers had no final status yet."""
+
+
+class KaleyraFlowBrokenError(KaleyraPermanentError):
+    """Kaleyra ended calls with a configuration status (flow or bridge broken): no retry helps."""
+
+
+def _statuses(values: Iterable[str] | None) -> frozenset[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = values.split(",")
+    return frozenset(s for s in (wire.normalise_status(v) for v in values) if s)
+
+
+@dataclass(frozen=True)
+class OutcomePolicy:
+    """What counts as a good call, and how many bad ones a batch may have.
+
+    :param success_statuses: final statuses that count as success; ANSWER and
+        FLOW_ANSWER by default.
+    :param failure_statuses: final statuses that count as failed; by default every
+        other final status, unknown ones included. A final status in neither set is
+        only reported.
+    :param min_success_ratio: the task fails when fewer than this share (0..1) of the
+        numbers succeed.
+    :param max_failed: the task fails when more than this many numbers failed.
+        With neither threshold, one failed call fails the task.
+    """
+
+    success_statuses: frozenset[str] = wire.SUCCESS_STATUSES
+    failure_statuses: frozenset[str] | None = None
+    min_success_ratio: float | None = None
+    max_failed: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        success_statuses: Iterable[str] | None = None,
+        failure_statuses: Iterable[str] | None = None,
+        min_success_ratio: float | None = None,
+        max_failed: int | None = None,
+    ) -> OutcomePolicy:
+        """Check the user's values; a bad one raises KaleyraInputError naming it."""
+        if min_success_ratio is not None and not 0 <= float(min_success_ratio) <= 1:
+            raise KaleyraInputError("min_success_ratio", min_success_ratio, "must be between 0 and 1")
+        if max_failed is not None and (isinstance(max_failed, bool) or int(max_failed) < 0):
+            raise KaleyraInputError("max_failed", max_failed, "must be a whole number >= 0")
+        if min_success_ratio is not None and max_failed is not None:
+            raise KaleyraInputError(
+                "max_failed", max_failed, "give min_success_ratio or max_failed, not both"
+            )
+        success = _statuses(success_statuses)
+        if success is not None and not success:
+            raise KaleyraInputError("success_statuses", success_statuses, "must name at least one status")
+        failure = _statuses(failure_statuses)
+        overlap = (success or wire.SUCCESS_STATUSES) & (failure or frozenset())
+        if overlap:
+            raise KaleyraInputError(
+                "failure_statuses", failure_statuses, f"{sorted(overlap)} also count as success"
+            )
+        return cls(
+            success_statuses=success if success is not None else wire.SUCCESS_STATUSES,
+            failure_statuses=failure,
+            min_success_ratio=float(min_success_ratio) if min_success_ratio is not None else None,
+            max_failed=int(max_failed) if max_failed is not None else None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "success_statuses": sorted(self.success_statuses),
+            "failure_statuses": sorted(self.failure_statuses) if self.failure_statuses is not None else None,
+            "min_success_ratio": self.min_success_ratio,
+            "max_failed": self.max_failed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutcomePolicy:
+        return cls.build(**data)
+
+    def succeeded(self, outcome: wire.CallOutcome) -> bool:
+        return outcome.status in self.success_statuses
+
+    def failed(self, outcome: wire.CallOutcome) -> bool:
+        if outcome.category is StatusCategory.PENDING or self.succeeded(outcome):
+            return False
+        return self.failure_statuses is None or (outcome.status or "") in self.failure_statuses
+
+    def allowed_failures(self, total: int) -> int:
+        if self.max_failed is not None:
+            return self.max_failed
+        if self.min_success_ratio is not None:
+            # The largest number of non-successes that still meets the ratio.
+            needed = math.ceil(round(self.min_success_ratio * total, 9))
+            return max(0, total - needed)
+        return 0
+
+
+@dataclass
+class Tally:
+    """The outcomes of one poll, counted the ways the policy and the summary need."""
+
+    outcomes: list[wire.CallOutcome]
+    policy: OutcomePolicy
+    counts: Counter[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = Counter(o.category.value for o in self.outcomes)
+
+    @property
+    def pending(self) -> list[str]:
+        return [o.number for o in self.outcomes if o.category is StatusCategory.PENDING]
+
+    @property
+    def configuration_failures(self) -> list[wire.CallOutcome]:
+        return [o for o in self.outcomes if o.category is StatusCategory.CONFIGURATION and self.failed(o)]
+
+    def failed(self, outcome: wire.CallOutcome) -> bool:
+        return self.policy.failed(outcome)
+
+    @property
+    def failures(self) -> list[wire.CallOutcome]:
+        return [o for o in self.outcomes if self.policy.failed(o)]
+
+    @property
+    def successes(self) -> list[wire.CallOutcome]:
+        return [o for o in self.outcomes if self.policy.succeeded(o)]
+
+    @property
+    def hopeless(self) -> bool:
+        """More calls failed than the policy allows: waiting for the rest cannot help."""
+        return len(self.failures) > self.policy.allowed_failures(len(self.outcomes))
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to wait for: every call final, or the verdict already certain."""
+        return not self.pending or bool(self.configuration_failures) or self.hopeless
+
+
+def tally(watch: wire.CallWatch, records: Sequence[wire.CallRecord], policy: OutcomePolicy) -> Tally:
+    return Tally(wire.correlate(watch, records), policy)
+
+
+def result_of(watch: wire.CallWatch, outcomes: Sequence[wire.CallOutcome]) -> dict[str, Any]:
+    """The JSON result of a wait (the XCom value): per-number rows and counts per category."""
+    counts = Counter(o.category.value for o in outcomes)
+    statuses = Counter(o.status or "PENDING" for o in outcomes)
+    return {
+        "flow_id": watch.flow_id,
+        "bridge": watch.bridge,
+        "correlation_token": watch.correlation_token,
+        "calls": [o.as_row() for o in outcomes],
+        "counts": {c.value: counts.get(c.value, 0) for c in StatusCategory if counts.get(c.value)},
+        "statuses": dict(sorted(statuses.items())),
+        "pending": [o.number for o in outcomes if o.category is StatusCategory.PENDING],
+    }
+
+
+def outcomes_in(result: Mapping[str, Any]) -> list[wire.CallOutcome]:
+    """The outcomes back from a result (an event payload survives JSON)."""
+    outcomes = []
+    for row in result.get("calls", []):
+        status = None if row.get("status") in (None, "PENDING") else row["status"]
+        outcomes.append(
+            wire.CallOutcome(
+                row["number"], status, wire.status_category(status), row.get("call_id"), row.get("duration")
+            )
+        )
+    return outcomes
+
+
+def _where(watch_flow: str | None, bridge: str | None) -> str:
+    return f"flow {watch_flow or '(unknown flow)'} from bridge {bridge or '(unknown bridge)'}"
+
+
+def failure_for(
+    result: Mapping[str, Any], policy: OutcomePolicy, *, timed_out: bool = False
+) -> KaleyraError | None:
+    """The exception a finished wait ends with, or None when the task succeeds.
+
+    The one place a call status becomes a task failure:
+
+    * a configuration status (FLOW_*, BRIDGE_UNAVAILABLE, NOROUTE) fails without retry,
+      naming the flow or bridge and what Kaleyra's status means;
+    * more failed calls than the policy allows fails, retryable;
+    * a deadline with numbers still pending fails, retryable, listing them.
+    """
+    state = Tally(outcomes_in(result), policy)
+    where = _where(result.get("flow_id"), result.get("bridge"))
+    broken = state.configuration_failures
+    if broken:
+        by_status: dict[str, list[str]] = {}
+        for o in broken:
+            by_status.setdefault(o.status or "", []).append(o.number)
+        reasons = "; ".join(
+            f"{status} ({wire.status_meaning(status)}) for {_numbers(numbers)}"
+            for status, numbers in by_status.items()
+        )
+        return KaleyraFlowBrokenError(
+            f"Kaleyra could not run {where}: {reasons}. Fix the flow or bridge in Kaleyra; "
+            "retrying the task cannot help"
+        )
+    if state.hopeless:
+        allowed = policy.allowed_failures(len(state.outcomes))
+        failed = ", ".join(f"{o.number} {o.status}" for o in state.failures[:20])
+        return KaleyraCallsFailedError(
+            f"{len(state.failures)} of {len(state.outcomes)} calls of {where} failed, more than the "
+            f"{allowed} the policy allows: {failed}{' ...' if len(state.failures) > 20 else ''}"
+        )
+    if state.pending and timed_out:
+        return KaleyraCallsTimeoutError(
+            f"Timed out waiting for {where}: {len(state.pending)} of {len(state.outcomes)} numbers have no "
+            f"final status yet: {_numbers(state.pending)}"
+        )
+    return None
+
+
+def _numbers(numbers: Sequence[str], limit: int = 50) -> str:
+    shown = ", ".join(numbers[:limit])
+    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
+def summary_table(result: Mapping[str, Any]) -> str:
+    """A readable table of the result, for the end of the task log."""
+    rows = [
+        [
+            r["number"],
+            r["status"],
+            r["category"],
+            r.get("call_id") or "",
+            "" if r.get("duration") is None else str(r["duration"]),
+        ]
+        for r in result.get("calls", [])
+    ]
+    header = ["number", "status", "category", "call id", "duration (s)"]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    counts = ", ".join(f"{name}: {n}" for name, n in result.get("counts", {}).items())
+    lines.append(f"{len(rows)} call(s) -- {counts or 'none'}")
+    return "\n".join(lines)

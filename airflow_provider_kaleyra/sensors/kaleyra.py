@@ -1,0 +1,159 @@
+"""KaleyraCallStatusSensor: wait until Kaleyra says how the calls of a submission ended."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_kaleyra._compat import default_deferrable
+from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_kaleyra.waiting import Wait
+
+
+class KaleyraCallStatusSensor(BaseSensorOperator):
+    """Wait for the final status of every call of a submission, and apply an outcome policy.
+
+    Give it the outbound call operator's XCom record (``record=place_calls.output`` or
+    ``"{{ ti.xcom_pull('place_calls') }}"``), or explicit ``numbers`` with ``start_time``
+    (and optionally ``bridge``, ``end_time``, ``flow_id``). It succeeds with a per-number
+    table and counts per category (XCom), and fails:
+
+    * without retry when Kaleyra ended calls with a configuration status (FLOW_PAUSED,
+      FLOW_NOT_PUBLISHED, BRIDGE_UNAVAILABLE, NOROUTE...), naming the flow and bridge;
+    * retryably when more calls failed than the policy allows;
+    * retryably when ``timeout`` seconds after the calls were placed some numbers still
+      have no final status, listing them.
+
+    :param record: the operator's submission record (templated).
+    :param numbers: the callees, when there is no record (templated).
+    :param bridge: the DID the calls came from; narrows the call-log query (templated).
+    :param start_time: when the calls were placed, timezone-aware (templated).
+    :param end_time: the end of the window to search (templated; open when empty).
+    :param flow_id: the flow the calls ran; used to match calls and in messages (templated).
+    :param kaleyra_conn_id: the Airflow connection of type ``kaleyra``.
+    :param success_statuses: statuses that count as success (ANSWER, FLOW_ANSWER).
+    :param failure_statuses: statuses that count as failed (every other final status).
+    :param min_success_ratio: the least share of numbers (0..1) that must succeed.
+    :param max_failed: the most numbers that may fail; with neither threshold, none may.
+    :param deferrable: wait in the triggerer instead of a worker slot;
+        ``[operators] default_deferrable`` by default.
+    :param max_poll_failures: consecutive failed polls before a deferred wait gives up.
+    """
+
+    template_fields: Sequence[str] = ("record", "numbers", "bridge", "start_time", "end_time", "flow_id")
+    template_fields_renderers = {"record": "json"}
+    ui_color = "#ffe8f0"
+
+    def __init__(
+        self,
+        *,
+        record: dict[str, Any] | str | None = None,
+        numbers: str | Sequence[str] | None = None,
+        bridge: str | None = None,
+        start_time: dt.datetime | str | None = None,
+        end_time: dt.datetime | str | None = None,
+        flow_id: str | None = None,
+        kaleyra_conn_id: str = DEFAULT_CONN_ID,
+        success_statuses: Iterable[str] | None = None,
+        failure_statuses: Iterable[str] | None = None,
+        min_success_ratio: float | None = None,
+        max_failed: int | None = None,
+        deferrable: bool | None = None,
+        max_poll_failures: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.record = record
+        self.numbers = numbers
+        self.bridge = bridge
+        self.start_time = start_time
+        self.end_time = end_time
+        self.flow_id = flow_id
+        self.kaleyra_conn_id = kaleyra_conn_id
+        self.success_statuses = list(success_statuses) if success_statuses is not None else None
+        self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        self.min_success_ratio = min_success_ratio
+        self.max_failed = max_failed
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.max_poll_failures = max_poll_failures
+        from airflow_provider_kaleyra.outcomes import OutcomePolicy
+
+        # Not templated: a bad policy fails when the DAG is parsed.
+        OutcomePolicy.build(
+            success_statuses=success_statuses,
+            failure_statuses=failure_statuses,
+            min_success_ratio=min_success_ratio,
+            max_failed=max_failed,
+        )
+
+    def _wait(self) -> Wait:
+        from airflow_provider_kaleyra import outcomes, validation, waiting
+
+        watch = validation.call_watch(
+            record=self.record,
+            numbers=self.numbers,
+            bridge=self.bridge,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            flow_id=self.flow_id,
+        )
+        policy = outcomes.OutcomePolicy.build(
+            success_statuses=self.success_statuses,
+            failure_statuses=self.failure_statuses,
+            min_success_ratio=self.min_success_ratio,
+            max_failed=self.max_failed,
+        )
+        return waiting.Wait(
+            watch=watch,
+            policy=policy,
+            deadline=waiting.deadline_after(watch.start_time, float(self.timeout)),
+            poll_interval=float(self.poke_interval),
+            max_poll_failures=self.max_poll_failures,
+        )
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
+
+        wait = self._wait()
+        self.log.info(
+            "Deferring: waiting for %d call(s) of flow %s until %s",
+            len(wait.watch.numbers),
+            wait.watch.flow_id,
+            wait.deadline,
+        )
+        self.defer(
+            trigger=KaleyraCallStatusTrigger(kaleyra_conn_id=self.kaleyra_conn_id, **wait.as_kwargs()),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
+        from airflow_provider_kaleyra.waiting import complete
+
+        wait = self._wait()
+        hook = KaleyraHook(self.kaleyra_conn_id)
+        try:
+            page = hook.call_logs(wait.watch.query())
+        finally:
+            hook.close()
+        event = wait.after_poll(page)
+        if event is None:
+            self.log.info("Some of the %d call(s) have no final status yet", len(wait.watch.numbers))
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=complete(event, wait.policy, self.log))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: the result, or the policy's failure."""
+        from airflow_provider_kaleyra.waiting import complete
+
+        return complete(event, self._wait().policy, self.log)

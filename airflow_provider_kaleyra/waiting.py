@@ -1,0 +1,158 @@
+"""Waiting for the calls of a submission: the poll step, the events, and how a wait ends.
+
+The trigger (async, in the triggerer) and the sync paths (sensor poke, operator without
+deferral) take the same steps and end with the same events, so ``complete`` handles
+every wait alike. Events are plain JSON:
+
+* ``{"status": "done", "result": ...}``: every call final, or the verdict already certain;
+* ``{"status": "timeout", "result": ...}``: the deadline passed with numbers pending;
+* ``{"status": "error", "message": ..., "permanent": bool, "failed_polls": n}``: polling failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kaleyra import outcomes, wire
+from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError, KaleyraTransientError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+DONE, TIMEOUT, ERROR = "done", "timeout", "error"
+#: Consecutive failed polls after which a wait gives up with an error event.
+DEFAULT_MAX_POLL_FAILURES = 5
+#: The longest pause between polls after failures.
+MAX_POLL_BACKOFF = 300.0
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def deadline_after(start: str | dt.datetime, seconds: float) -> str:
+    """The absolute deadline (ISO 8601, UTC) ``seconds`` after ``start``."""
+    begin = dt.datetime.fromisoformat(start) if isinstance(start, str) else start
+    if begin.tzinfo is None:
+        begin = begin.replace(tzinfo=dt.timezone.utc)
+    return (begin + dt.timedelta(seconds=seconds)).astimezone(dt.timezone.utc).isoformat()
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One wait: which calls, by which policy, until when. JSON round-trips via ``as_kwargs``."""
+
+    watch: wire.CallWatch
+    policy: outcomes.OutcomePolicy
+    deadline: str
+    poll_interval: float = 30.0
+    max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "watch": self.watch.as_dict(),
+            "policy": self.policy.as_dict(),
+            "deadline": self.deadline,
+            "poll_interval": self.poll_interval,
+            "max_poll_failures": self.max_poll_failures,
+        }
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Wait:
+        return cls(
+            watch=wire.CallWatch.from_dict(kwargs["watch"]),
+            policy=outcomes.OutcomePolicy.from_dict(kwargs["policy"]),
+            deadline=kwargs["deadline"],
+            poll_interval=float(kwargs.get("poll_interval", 30.0)),
+            max_poll_failures=int(kwargs.get("max_poll_failures", DEFAULT_MAX_POLL_FAILURES)),
+        )
+
+    def seconds_left(self, now: dt.datetime | None = None) -> float:
+        return (dt.datetime.fromisoformat(self.deadline) - (now or utc_now())).total_seconds()
+
+    def after_poll(self, page: wire.CallLogPage, now: dt.datetime | None = None) -> dict[str, Any] | None:
+        """The event this poll ends the wait with, or None to poll again."""
+        state = outcomes.tally(self.watch, page.records, self.policy)
+        result = outcomes.result_of(self.watch, state.outcomes)
+        if page.problems:
+            result["unreadable_entries"] = page.problems[:20]
+        if state.settled:
+            return {"status": DONE, "result": result}
+        if self.seconds_left(now) <= 0:
+            return {"status": TIMEOUT, "result": result}
+        return None
+
+    def pause_after_failure(self, failed_polls: int) -> float:
+        """Exponential backoff between failed polls, never past the deadline by much."""
+        return min(MAX_POLL_BACKOFF, self.poll_interval * 2 ** (failed_polls - 1))
+
+
+def error_event(error: BaseException, failed_polls: int) -> dict[str, Any]:
+    return {
+        "status": ERROR,
+        "message": str(error),
+        "permanent": isinstance(error, KaleyraPermanentError),
+        "failed_polls": failed_polls,
+    }
+
+
+def wait_sync(
+    wait: Wait,
+    fetch: Callable[[wire.CallLogQuery], wire.CallLogPage],
+    log: Any,
+    *,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> dict[str, Any]:
+    """Poll on this worker until the wait ends; returns the same events as the trigger."""
+    failed_polls = 0
+    while True:
+        try:
+            page = fetch(wait.watch.query())
+        except KaleyraPermanentError as error:
+            return error_event(error, failed_polls + 1)
+        except KaleyraError as error:
+            failed_polls += 1
+            if failed_polls >= wait.max_poll_failures:
+                return error_event(error, failed_polls)
+            pause = wait.pause_after_failure(failed_polls)
+            log.warning(
+                "Polling Kaleyra call logs failed (%d in a row): %s; next poll in %.0fs",
+                failed_polls,
+                error,
+                pause,
+            )
+        else:
+            failed_polls = 0
+            event = wait.after_poll(page)
+            if event is not None:
+                return event
+            pause = wait.poll_interval
+        sleep(max(0.0, min(pause, wait.seconds_left() + 0.01)))
+
+
+def complete(
+    event: Mapping[str, Any] | None, policy: outcomes.OutcomePolicy, log: Any
+) -> dict[str, Any]:
+    """End a wait: log the summary table, then return the result or raise the policy's failure."""
+    status = (event or {}).get("status")
+    if status in (DONE, TIMEOUT):
+        result = dict(event["result"])  # type: ignore[index]
+        log.info("Kaleyra call outcomes:\n%s", outcomes.summary_table(result))
+        failure = outcomes.failure_for(result, policy, timed_out=status == TIMEOUT)
+        if failure is not None:
+            raise failure
+        if status == TIMEOUT:  # pragma: no cover - a timeout always leaves numbers pending
+            raise outcomes.KaleyraCallsTimeoutError("Timed out waiting for the calls' final status")
+        return result
+    if status == ERROR:
+        text = (
+            f"Could not read Kaleyra call logs ({event.get('failed_polls')} failed poll(s)): "  # type: ignore[union-attr]
+            f"{event.get('message')}"  # type: ignore[union-attr]
+        )
+        if event.get("permanent"):  # type: ignore[union-attr]
+            raise KaleyraPermanentError(text)
+        raise KaleyraTransientError(text)
+    raise KaleyraPermanentError(f"Unexpected event from the Kaleyra call-status trigger: {event!r}")

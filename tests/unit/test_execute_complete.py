@@ -1,0 +1,226 @@
+"""execute_complete of the operator and the sensor, with every event kind; deferral itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_kaleyra import outcomes, wire
+from airflow_provider_kaleyra._compat import AirflowFailException
+from airflow_provider_kaleyra.exceptions import KaleyraInputError, KaleyraPermanentError, KaleyraTransientError
+from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
+from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
+from airflow_provider_kaleyra.sensors.kaleyra import KaleyraCallStatusSensor
+from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
+
+from .fakes import ACCEPTED, FakeKaleyra, answer, install
+
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
+
+pytestmark = pytest.mark.usefixtures("kaleyra_conn")
+SUBMITTED = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+RECORD = {
+    "numbers": ["+918830907001", "+918830907002"],
+    "bridge": "+13236789001",
+    "flow_id": "SG_flow",
+    "submitted_at": SUBMITTED,
+    "correlation_token": "af-1",
+}
+WATCH = wire.watch_from_record(RECORD)
+
+
+def result(*statuses: str | None) -> dict[str, Any]:
+    found = [wire.CallOutcome(n, s, wire.status_category(s)) for n, s in zip(WATCH.numbers, statuses, strict=True)]
+    return outcomes.result_of(WATCH, found)
+
+
+def operator(**kwargs: Any) -> KaleyraOutboundCallOperator:
+    return KaleyraOutboundCallOperator(
+        task_id="call",
+        to=RECORD["numbers"],
+        bridge="+13236789001",
+        flow_id="SG_flow",
+        wait_for_completion=True,
+        **kwargs,
+    )
+
+
+def sensor(**kwargs: Any) -> KaleyraCallStatusSensor:
+    return KaleyraCallStatusSensor(task_id="wait", record=RECORD, **kwargs)
+
+
+BUILDERS = [pytest.param(operator, id="operator"), pytest.param(sensor, id="sensor")]
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_done_all_answered_returns_the_table(build: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    r = result("ANSWER", "FLOW_ANSWER")
+    assert build().execute_complete({}, {"status": "done", "result": r}) == r
+    out = capfd.readouterr().out
+    assert "Kaleyra call outcomes:" in out
+    assert "2 call(s) -- success: 2" in out
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_done_with_a_broken_flow_fails_without_retry(build: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(AirflowFailException, match=r"FLOW_NOT_PUBLISHED.*not published") as caught:
+        build().execute_complete({}, {"status": "done", "result": result("FLOW_NOT_PUBLISHED", None)})
+    assert "SG_flow" in str(caught.value)
+    assert "+918830907001  FLOW_NOT_PUBLISHED  configuration" in capfd.readouterr().out  # table logged first
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_done_with_too_many_failures_fails_retryably(build: Any) -> None:
+    with pytest.raises(outcomes.KaleyraCallsFailedError) as caught:
+        build().execute_complete({}, {"status": "done", "result": result("ANSWER", "BUSY")})
+    assert not isinstance(caught.value, AirflowFailException)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_done_within_the_policy_succeeds(build: Any) -> None:
+    r = result("ANSWER", "BUSY")
+    assert build(max_failed=1).execute_complete({}, {"status": "done", "result": r})["counts"] == {
+        "success": 1,
+        "callee": 1,
+    }
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_timeout_lists_pending_numbers(build: Any) -> None:
+    with pytest.raises(outcomes.KaleyraCallsTimeoutError, match=r"1 of 2 numbers .*\+918830907002"):
+        build().execute_complete({}, {"status": "timeout", "result": result("ANSWER", None)})
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(("permanent", "expected"), [(True, KaleyraPermanentError), (False, KaleyraTransientError)])
+def test_error_event(build: Any, permanent: bool, expected: type[Exception]) -> None:
+    event = {"status": "error", "message": "HTTP 503", "permanent": permanent, "failed_polls": 5}
+    with pytest.raises(expected, match="5 failed poll"):
+        build().execute_complete({}, event)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize("event", [None, {}, {"status": "mystery"}])
+def test_unexpected_event_fails_without_retry(build: Any, event: Any) -> None:
+    with pytest.raises(KaleyraPermanentError, match="Unexpected event"):
+        build().execute_complete({}, event)
+
+
+class XComTI(SimpleNamespace):
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(answer(200, ACCEPTED))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: _hook(fake))
+    ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
+    with pytest.raises(TaskDeferred) as caught:
+        operator(deferrable=True, poll_interval=5, wait_timeout=600, min_success_ratio=0.5).execute({"ti": ti})
+    assert len(fake.requests) == 1  # submitted once, before waiting
+    record = ti.pushed["submission"]
+    assert record["numbers"] == RECORD["numbers"]
+    deferred = caught.value
+    assert deferred.method_name == "execute_complete"
+    trigger = deferred.trigger
+    assert isinstance(trigger, KaleyraCallStatusTrigger)
+    _, kwargs = trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["watch"]["correlation_token"] == record["correlation_token"]
+    assert kwargs["poll_interval"] == 5
+    assert kwargs["policy"]["min_success_ratio"] == 0.5
+    deadline = dt.datetime.fromisoformat(kwargs["deadline"]) - dt.datetime.fromisoformat(record["submitted_at"])
+    assert deadline == dt.timedelta(seconds=600)
+
+
+def test_operator_without_wait_returns_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(answer(200, ACCEPTED))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: _hook(fake))
+    ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
+    op = KaleyraOutboundCallOperator(task_id="call", to="+918830907001", bridge="+13236789001", flow_id="SG_flow")
+    assert op.execute({"ti": ti})["code"] == "RBC3007"
+    assert ti.pushed == {}
+
+
+def _hook(fake: FakeKaleyra) -> KaleyraHook:
+    hook = KaleyraHook()
+    install(hook, fake)
+    return hook
+
+
+def test_sensor_defers_with_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(TaskDeferred) as caught:
+        sensor(deferrable=True, poke_interval=7, timeout=120).execute({})
+    _, kwargs = caught.value.trigger.serialize()
+    assert kwargs["watch"] == WATCH.as_dict()
+    assert kwargs["poll_interval"] == 7
+    assert kwargs["deadline"] == (dt.datetime.fromisoformat(SUBMITTED) + dt.timedelta(seconds=120)).isoformat()
+
+
+def test_sensor_takes_deferrable_default_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "true")
+    from airflow_provider_kaleyra._compat import default_deferrable
+
+    if not default_deferrable():
+        pytest.skip("this Airflow caches its configuration; the default cannot be changed in-process")
+    assert sensor().deferrable is True
+    assert sensor(deferrable=False).deferrable is False
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"), [({"min_success_ratio": 2}, "min_success_ratio"), ({"max_failed": -1}, "max_failed")]
+)
+def test_bad_policy_fails_when_the_task_is_built(build: Any, kwargs: dict, parameter: str) -> None:
+    with pytest.raises(KaleyraInputError) as caught:
+        build(**kwargs)
+    assert caught.value.parameter == parameter
+
+
+@pytest.mark.parametrize("parameter", ["poll_interval", "wait_timeout"])
+def test_bad_wait_times_fail_when_the_operator_is_built(parameter: str) -> None:
+    with pytest.raises(KaleyraInputError, match=parameter):
+        operator(**{parameter: 0})
+
+
+def listed(*statuses: str) -> tuple[int, bytes, dict]:
+    calls = [
+        {"id": f"c{i}", "to": n, "status": s, "custom": json.dumps({wire.CORRELATION_KEY: "af-1"})}
+        for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=True))
+    ]
+    body = {"code": wire.CALL_LOGS_LISTED, "message": "ok", "data": {"calls": calls, "total": len(calls)}, "error": {}}
+    return answer(200, body)
+
+
+def test_sensor_poke_waits_then_returns_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(listed("ANSWER", "RINGING"), listed("ANSWER", "BUSY"))
+    monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
+    poking = sensor(mode="reschedule", max_failed=1)
+    assert poking.poke({}) is False
+    done = poking.poke({})
+    assert done.is_done  # type: ignore[union-attr]
+    assert done.xcom_value["counts"] == {"success": 1, "callee": 1}  # type: ignore[union-attr]
+    assert len(fake.requests) == 2
+
+
+def test_sensor_poke_fails_on_a_broken_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(listed("FLOW_PAUSED", "RINGING"))
+    monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
+    with pytest.raises(AirflowFailException, match="FLOW_PAUSED"):
+        sensor().poke({})
+
+
+def _session_with(fake: FakeKaleyra) -> Any:
+    import requests
+
+    session = requests.Session()
+    session.mount("https://", fake)
+    session.mount("http://", fake)
+    return session

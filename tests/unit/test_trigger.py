@@ -1,0 +1,131 @@
+"""KaleyraCallStatusTrigger: serialisation and each event kind, with a scripted async hook."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra.exceptions import KaleyraPermanentError, KaleyraTransientError
+from airflow_provider_kaleyra.outcomes import OutcomePolicy
+from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
+
+if TYPE_CHECKING:
+    import pytest
+
+NOW = dt.datetime.now(dt.timezone.utc)
+WATCH = wire.CallWatch(
+    numbers=("+918830907001", "+918830907002"),
+    bridge="+6531651234",
+    start_time=NOW.isoformat(),
+    flow_id="SG_f",
+    correlation_token="af-1",
+)
+
+
+class ScriptedHook:
+    """Answers each ``call_logs`` with the next scripted page (or raises it)."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.queries: list[wire.CallLogQuery] = []
+        self.closed = False
+
+    async def __aenter__(self) -> ScriptedHook:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.closed = True
+
+    async def call_logs(self, query: wire.CallLogQuery) -> wire.CallLogPage:
+        self.queries.append(query)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def page(*statuses: str | None) -> wire.CallLogPage:
+    records = [
+        wire.CallRecord(n, s, call_id=f"c{i}", correlation_token="af-1")
+        for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=False))
+    ]
+    return wire.CallLogPage(records, [], False)
+
+
+def trigger(deadline_seconds: float = 60, **kwargs: Any) -> KaleyraCallStatusTrigger:
+    return KaleyraCallStatusTrigger(
+        watch=WATCH.as_dict(),
+        policy=OutcomePolicy.build(**kwargs).as_dict(),
+        deadline=(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=deadline_seconds)).isoformat(),
+        poll_interval=0.01,
+        max_poll_failures=3,
+    )
+
+
+def events(t: KaleyraCallStatusTrigger, hook: ScriptedHook, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    monkeypatch.setattr(t, "hook", lambda: hook)
+
+    async def collect() -> list[dict]:
+        return [event.payload async for event in t.run()]
+
+    found = asyncio.run(collect())
+    assert hook.closed
+    return found
+
+
+def test_serialize_round_trip_is_json_and_rebuilds_the_same_trigger() -> None:
+    original = trigger(max_failed=1)
+    classpath, kwargs = original.serialize()
+    assert classpath == "airflow_provider_kaleyra.triggers.kaleyra.KaleyraCallStatusTrigger"
+    rebuilt = KaleyraCallStatusTrigger(**json.loads(json.dumps(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs["watch"]["numbers"] == list(WATCH.numbers)
+    assert kwargs["policy"]["max_failed"] == 1
+
+
+def test_done_once_every_call_is_final(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = ScriptedHook(page(None, None), page("ANSWER", "RINGING"), page("ANSWER", "BUSY"))
+    [event] = events(trigger(), hook, monkeypatch)
+    assert event["status"] == "done"
+    assert [row["status"] for row in event["result"]["calls"]] == ["ANSWER", "BUSY"]
+    assert len(hook.queries) == 3  # one listing per poll for the whole submission
+    assert hook.queries[0] == WATCH.query()
+
+
+def test_done_early_when_the_flow_is_broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    [event] = events(trigger(), ScriptedHook(page("FLOW_PAUSED", None)), monkeypatch)
+    assert event["status"] == "done"
+    assert event["result"]["pending"] == [WATCH.numbers[1]]
+
+
+def test_timeout_after_the_deadline_with_pending_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    [event] = events(trigger(deadline_seconds=-1), ScriptedHook(page("ANSWER", "RINGING")), monkeypatch)
+    assert event["status"] == "timeout"
+    assert event["result"]["pending"] == [WATCH.numbers[1]]
+
+
+def test_transient_failures_are_retried_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = KaleyraTransientError("Kaleyra said 503")
+    hook = ScriptedHook(failing, failing, page("ANSWER", "ANSWER"))
+    [event] = events(trigger(), hook, monkeypatch)
+    assert event["status"] == "done"
+    assert len(hook.queries) == 3
+
+
+def test_too_many_consecutive_failures_end_in_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = ScriptedHook(OSError("connection refused"))
+    [event] = events(trigger(), hook, monkeypatch)
+    assert event == {"status": "error", "message": "connection refused", "permanent": False, "failed_polls": 3}
+    assert len(hook.queries) == 3
+
+
+def test_a_permanent_error_ends_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = ScriptedHook(KaleyraPermanentError("Kaleyra refused to list call logs: RBC001"))
+    [event] = events(trigger(), hook, monkeypatch)
+    assert event["status"] == "error"
+    assert event["permanent"] is True
+    assert "RBC001" in event["message"]
+    assert len(hook.queries) == 1
