@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 
@@ -118,14 +121,30 @@ class AirflowClient:
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"))
 
+    def pool(self, name: str = "default_pool") -> dict[str, Any]:
+        """A pool's slots: ``running_slots``, ``deferred_slots``, ``queued_slots``, ..."""
+        return dict(self.request("GET", f"/api/v2/pools/{quote(name)}"))
+
     def wait_for_run(
-        self, dag_id: str, run_id: str, timeout: float = 180, poll: float = 0.3
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float = 180,
+        poll: float = 0.3,
+        on_sample: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> RunObservation:
-        """Poll the run until it ends, noting each task's states as they change."""
+        """Poll the run until it ends, noting each task's states as they change.
+
+        :param on_sample: called with the task instances of every poll, to look closer
+            at a moment (e.g. while a task is deferred).
+        """
         seen: dict[str, list[str]] = {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for ti in self.task_instances(dag_id, run_id):
+            tis = self.task_instances(dag_id, run_id)
+            if on_sample is not None:
+                on_sample(tis)
+            for ti in tis:
                 key = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
                 states = seen.setdefault(key, [])
                 state = str(ti.get("state"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE
 
@@ -16,16 +16,47 @@ EXAMPLE = "example_kaleyra_outbound_call"
 NUMBERS = ["+918830907011", "+918830907012", "+918830907013"]
 
 
-def test_example_dag_places_each_call_once(airflow_api: AirflowClient, deployment_simulator: KaleyraSimulator) -> None:
+def test_example_dag_places_each_call_once_and_waits_in_the_triggerer(
+    airflow_api: AirflowClient, deployment_simulator: KaleyraSimulator
+) -> None:
+    deferred: list[dict[str, Any]] = []
+
+    def look_while_deferred(tis: list[dict[str, Any]]) -> None:
+        ti = next(t for t in tis if t["task_id"] == "place_calls")
+        if ti["state"] == "deferred":
+            deferred.append({"pool": airflow_api.pool(), "trigger": ti.get("trigger")})
+
     run_id = airflow_api.trigger(EXAMPLE, {"to": NUMBERS, "bridge": SECOND_BRIDGE, "flow_id": DEFAULT_FLOW_ID})
-    run = airflow_api.wait_for_run(EXAMPLE, run_id)
+    run = airflow_api.wait_for_run(EXAMPLE, run_id, poll=0.2, on_sample=look_while_deferred)
     assert run.state == "success", run.seen_states
-    record = airflow_api.xcom(EXAMPLE, run_id, "place_calls")
-    assert record["code"] == "RBC3007"
-    assert record["numbers"] == NUMBERS
-    assert (record["bridge"], record["flow_id"]) == (SECOND_BRIDGE, DEFAULT_FLOW_ID)
+
+    # Placed once: the submission record, and the ledger with each number exactly once.
+    submission = airflow_api.xcom(EXAMPLE, run_id, "place_calls", key="submission")
+    assert submission["code"] == "RBC3007"
+    assert submission["numbers"] == NUMBERS
+    assert (submission["bridge"], submission["flow_id"]) == (SECOND_BRIDGE, DEFAULT_FLOW_ID)
     assert [deployment_simulator.dials_to(n) for n in NUMBERS] == [1, 1, 1]
     assert len(deployment_simulator.ledger()) == len(NUMBERS)
+
+    # Waited in the triggerer: seen deferred, its trigger held by a triggerer, no pool slot
+    # running meanwhile (a deferred task gives its worker slot back).
+    assert run.seen_states["place_calls"][-1] == "success"
+    assert "deferred" in run.seen_states["place_calls"], run.seen_states
+    assert deferred, "the task was never seen deferred"
+    for sample in deferred:
+        assert sample["pool"]["running_slots"] == 0, sample
+        assert sample["pool"]["deferred_slots"] == 1, sample
+    triggers = [s["trigger"] for s in deferred if s["trigger"]]
+    assert triggers, deferred
+    assert triggers[0]["classpath"] == "airflow_provider_kaleyra.triggers.kaleyra.KaleyraCallStatusTrigger"
+    assert any(t.get("triggerer_id") is not None for t in triggers), triggers
+
+    # And how the calls ended is the task's result.
+    outcome = airflow_api.xcom(EXAMPLE, run_id, "place_calls")
+    assert outcome["counts"] == {"success": 3}
+    assert sorted(row["number"] for row in outcome["calls"]) == NUMBERS
+    log = airflow_api.task_log(EXAMPLE, run_id, "place_calls", 1)
+    assert "Deferring until the 3 call(s) end" in log
 
 
 def test_unknown_flow_fails_the_task_without_retry_naming_the_flow(
