@@ -62,6 +62,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.operators.kaleyra"]}],
         "sensors": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.sensors.kaleyra"]}],
         "triggers": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.triggers.kaleyra"]}],
+        "notifications": [f"{_PKG}.notifications.kaleyra.KaleyraCallNotifier"],
         "connection-types": [
             {
                 "connection-type": "kaleyra",

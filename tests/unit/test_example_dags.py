@@ -41,7 +41,7 @@ def test_example_dags_parse_without_db_queries_or_connection_lookups(monkeypatch
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     assert bag.import_errors == {}
-    assert "example_kaleyra_outbound_call" in bag.dag_ids
+    assert {"example_kaleyra_outbound_call", "example_kaleyra_call_on_failure"} <= set(bag.dag_ids)
     assert queries == []
 
 
@@ -50,3 +50,13 @@ def test_example_dag_shape() -> None:
     task = dag.get_task("place_calls")
     assert task.task_type == "KaleyraOutboundCallOperator"
     assert set(dag.params) == {"to", "bridge", "flow_id"}
+
+
+def test_call_on_failure_example_shape() -> None:
+    from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier
+
+    dag = dagbag(EXAMPLES).dags["example_kaleyra_call_on_failure"]
+    [callback] = dag.get_task("load").on_failure_callback
+    assert isinstance(callback, KaleyraCallNotifier)
+    assert callback.to == "+918830907001"
+    assert callback.custom == "{{ dag.dag_id }} failed at {{ ti.task_id }}"

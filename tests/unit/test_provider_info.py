@@ -77,3 +77,11 @@ def test_airflow_providers_list_and_hooks_show_kaleyra() -> None:
     hooks = airflow_cli("providers", "hooks", "--output", "json")
     [kaleyra] = [h for h in json.loads(hooks) if h["connection_type"] == "kaleyra"]
     assert kaleyra["class"] == "airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook"
+
+
+def test_notifier_is_registered_and_importable() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    path = "airflow_provider_kaleyra.notifications.kaleyra.KaleyraCallNotifier"
+    assert get_provider_info()["notifications"] == [path]
+    assert path in ProvidersManager().notification
