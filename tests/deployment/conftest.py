@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 #: The DAGs the tests trigger; the deployment is ready once all of them are parsed.
-NEEDED_DAGS = ("example_kaleyra_outbound_call", "kaleyra_calls")
+NEEDED_DAGS = (
+    "example_kaleyra_outbound_call",
+    "kaleyra_calls",
+    "kaleyra_notify_task_failure",
+    "kaleyra_notify_in_dag_processor",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
