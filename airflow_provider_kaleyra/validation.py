@@ -58,9 +58,42 @@ class Numbers:
     numbers: tuple[str, ...]
     #: Numbers given more than once; dialled once, reported to the user.
     duplicates: tuple[str, ...]
+    #: Entries that are not phone numbers, left out with ``on_invalid_number="skip"``.
+    invalid: tuple[str, ...] = ()
 
 
-def parse_numbers(to: Any, *, prefix: str | None = None, parameter: str = "to") -> Numbers:
+#: What to do with an entry of ``to`` that is not a phone number.
+ON_INVALID_NUMBER = ("fail", "skip")
+
+
+def check_on_invalid_number(value: Any) -> str:
+    if value not in ON_INVALID_NUMBER:
+        raise KaleyraInputError("on_invalid_number", value, f"expected one of {', '.join(ON_INVALID_NUMBER)}")
+    return str(value)
+
+
+#: More parallel POSTs than this would only earn 429s (and exceed requests' connection pool).
+MAX_ACTIVE_REQUESTS = 10
+
+
+def check_max_active_requests(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ACTIVE_REQUESTS:
+        raise KaleyraInputError(
+            "max_active_requests", value, f"a whole number from 1 to {MAX_ACTIVE_REQUESTS}"
+        )
+    return value
+
+
+def parse_numbers(
+    to: Any, *, prefix: str | None = None, parameter: str = "to", on_invalid_number: str = "fail"
+) -> Numbers:
+    """Clean, check and de-duplicate the callees.
+
+    :param on_invalid_number: ``"fail"`` raises on the first entry that is not a phone
+        number; ``"skip"`` leaves such entries out and lists them in ``Numbers.invalid``.
+    """
+    skip = check_on_invalid_number(on_invalid_number) == "skip"
+    invalid: list[str] = []
     raw = _as_list(parameter, to)
     cleaned: list[str] = []
     seen: set[str] = set()
@@ -69,15 +102,19 @@ def parse_numbers(to: Any, *, prefix: str | None = None, parameter: str = "to") 
     expected = "digits only (prefix is given)" if prefix else "E.164: '+' and 8 to 15 digits"
     for item in raw:
         if not isinstance(item, (str, int)) or isinstance(item, bool):
+            if skip:
+                invalid.append(repr(item))
+                continue
             raise KaleyraInputError(parameter, item, "each number must be a string")
         number = NUMBER_PUNCTUATION.sub("", str(item))
-        if not number:
-            if str(item).strip():
-                raise KaleyraInputError(parameter, item, f"not a phone number; expected {expected}")
+        if not number and not str(item).strip():
             continue  # "a,,b" or a trailing comma
         if prefix and number.startswith("+") and E164.match(number):
             pass  # a full international number is fine even with a prefix
         elif not pattern.match(number):
+            if skip:
+                invalid.append(str(item))
+                continue
             raise KaleyraInputError(parameter, item, f"not a phone number; expected {expected}")
         if number in seen:
             duplicates.append(number)
@@ -85,8 +122,11 @@ def parse_numbers(to: Any, *, prefix: str | None = None, parameter: str = "to") 
         seen.add(number)
         cleaned.append(number)
     if not cleaned:
-        raise KaleyraInputError(parameter, to, "no phone number given")
-    return Numbers(tuple(cleaned), tuple(duplicates))
+        problem = "no phone number given"
+        if invalid:
+            problem = f"no valid phone number given ({len(invalid)} skipped as invalid)"
+        raise KaleyraInputError(parameter, to, problem)
+    return Numbers(tuple(cleaned), tuple(duplicates), tuple(invalid))
 
 
 def check_bridge(value: Any) -> str:
@@ -240,10 +280,11 @@ def outbound_calls(
     dlrurl: Any = None,
     callback: Any = None,
     correlation_token: str | None = None,
+    on_invalid_number: str = "fail",
 ) -> tuple[list[wire.OutboundCall], Numbers]:
     """Validate everything, then split the callees into requests Kaleyra accepts."""
     checked_prefix = check_prefix(prefix)
-    callees = parse_numbers(to, prefix=checked_prefix)
+    callees = parse_numbers(to, prefix=checked_prefix, on_invalid_number=on_invalid_number)
     template = wire.OutboundCall(
         to=(),
         bridge=check_bridge(bridge),

@@ -89,6 +89,22 @@ class Wait:
         """Exponential backoff between failed polls, never past the deadline by much."""
         return min(MAX_POLL_BACKOFF, self.poll_interval * 2 ** (failed_polls - 1))
 
+    def after_failure(self, error: BaseException, failed_polls: int, log: Any) -> dict[str, Any] | None:
+        """The error event after ``failed_polls`` failed polls in a row, or None to poll again.
+
+        The hook already retried the request itself; a permanent error (wrong key, say)
+        ends the wait at once, a transient one after ``max_poll_failures`` in a row.
+        """
+        if isinstance(error, KaleyraPermanentError) or failed_polls >= self.max_poll_failures:
+            return error_event(error, failed_polls)
+        log.warning(
+            "Polling Kaleyra call logs failed (%d in a row): %s; next poll in %.0fs",
+            failed_polls,
+            error,
+            self.pause_after_failure(failed_polls),
+        )
+        return None
+
 
 def error_event(error: BaseException, failed_polls: int) -> dict[str, Any]:
     return {
@@ -111,19 +127,12 @@ def wait_sync(
     while True:
         try:
             page = fetch(wait.watch.query())
-        except KaleyraPermanentError as error:
-            return error_event(error, failed_polls + 1)
-        except KaleyraError as error:
+        except (KaleyraError, OSError) as error:
             failed_polls += 1
-            if failed_polls >= wait.max_poll_failures:
-                return error_event(error, failed_polls)
+            event = wait.after_failure(error, failed_polls, log)
+            if event is not None:
+                return event
             pause = wait.pause_after_failure(failed_polls)
-            log.warning(
-                "Polling Kaleyra call logs failed (%d in a row): %s; next poll in %.0fs",
-                failed_polls,
-                error,
-                pause,
-            )
         else:
             failed_polls = 0
             event = wait.after_poll(page)

@@ -794,6 +794,11 @@ def _digits(number: str) -> str:
 
 def watch_from_record(record: Mapping[str, Any]) -> CallWatch:
     """The :class:`CallWatch` of the operator's XCom record."""
+    if record.get("numbers_in_xcom") is False and not record.get("numbers"):
+        raise ValueError(
+            f"record: a campaign of {record.get('numbers_count')} numbers keeps its list out of XCom; "
+            "wait with the operator's wait_for_completion, or give the numbers explicitly"
+        )
     missing = [key for key in ("numbers", "submitted_at") if not record.get(key)]
     if missing:
         raise ValueError(f"record: not a Kaleyra submission record, missing {', '.join(missing)}")

@@ -182,7 +182,7 @@ class KaleyraHook(BaseHook):
         """Send one validated outbound request (at most 100 numbers) exactly once."""
         form = wire.encode_outbound_form(call)
         sent = wire.redacted_summary(form)
-        self.log.info("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
+        self.log.debug("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
         reply = self._exchange(
             "POST",
             wire.outbound_url(self.settings.base_url, self.settings.sid),

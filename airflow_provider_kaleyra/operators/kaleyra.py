@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kaleyra import outcomes, validation, wire
+from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra._compat import default_deferrable
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
-from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_kaleyra import outcomes, validation
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 
@@ -34,10 +34,11 @@ class KaleyraOutboundCallOperator(BaseOperator):
     """Call one or more numbers and play them a published Kaleyra Flow Builder flow.
 
     Everything is validated before the first request; more than 100 numbers are sent
-    as consecutive requests of at most 100. The return value (XCom) records what
-    Kaleyra accepted: ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
+    as batches of at most 100, each at most once across all tries of the task
+    instance (see ``campaign``). The return value (XCom) records what Kaleyra
+    accepted: ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
     ``submitted_at`` (UTC), ``correlation_token`` and one entry per request in
-    ``batches``.
+    ``batches`` (see ``campaign.campaign_record``).
 
     :param to: the callees: E.164 numbers as a list or a comma-separated string
         (digits only when ``prefix`` is given). A number given twice is dialled once.
@@ -54,6 +55,13 @@ class KaleyraOutboundCallOperator(BaseOperator):
     :param dlrurl: a status-report URL with Kaleyra's placeholders (``{id}``, ``{status}``...).
     :param callback: ``{"call_end": {"url": [...], "callback_profile": [...]}, ...}``.
         Every URL gets ``airflow_correlation_token=<token>`` appended (so does ``dlrurl``).
+    :param on_invalid_number: ``"fail"`` (default): an entry of ``to`` that is not a phone
+        number fails the task before anything is sent; ``"skip"``: it is left out, logged
+        and listed in the XCom's ``invalid_skipped``.
+    :param max_active_requests: how many batches of 100 may be in flight at once (1-10).
+    :param redial_unknown: a batch an earlier try sent without learning the outcome (no
+        answer, worker killed) is sent again instead of failing the task; its numbers
+        may then be dialled twice.
     :param wait_for_completion: after submitting, wait until every call has a final
         status and apply the outcome policy; the XCom value becomes the outcome table
         and the submission record moves to the XCom key ``submission``.
@@ -98,6 +106,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
         custom: str | dict[str, Any] | None = None,
         dlrurl: str | None = None,
         callback: dict[str, Any] | None = None,
+        on_invalid_number: str = "fail",
+        max_active_requests: int = 2,
+        redial_unknown: bool = False,
         wait_for_completion: bool = False,
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
@@ -122,6 +133,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.custom = custom
         self.dlrurl = dlrurl
         self.callback = callback
+        self.on_invalid_number = on_invalid_number
+        self.max_active_requests = max_active_requests
+        self.redial_unknown = redial_unknown
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
@@ -131,6 +145,8 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.min_success_ratio = min_success_ratio
         self.max_failed = max_failed
         if wait_for_completion:
+            from airflow_provider_kaleyra import validation
+
             # Not templated: a bad value fails here, long before anyone is dialled.
             self._policy()
             validation.check_seconds("poll_interval", poll_interval)
@@ -141,7 +157,37 @@ class KaleyraOutboundCallOperator(BaseOperator):
 
         return KaleyraHook(self.kaleyra_conn_id)
 
+    def _submit_campaign(
+        self, context: Context, calls: list[wire.OutboundCall], callees: validation.Numbers, max_active: int
+    ) -> dict[str, Any]:
+        """Send every batch at most once across tries; the XCom record of all of them."""
+        from airflow_provider_kaleyra import batch_state
+        from airflow_provider_kaleyra.campaign import Campaign, campaign_record
+
+        hook = self.hook()
+        _ = hook.settings  # a broken connection fails here, before anything is sent
+        _ = hook.session  # created once here, then shared by the worker threads
+        store = batch_state.store_for(context, task_correlation_token(context))
+        try:
+            result = Campaign(
+                submit=hook.submit,
+                calls=calls,
+                store=store,
+                log=self.log,  # type: ignore[arg-type]
+                max_active_requests=max_active,
+                redial_unknown=self.redial_unknown,
+                try_number=getattr(context["ti"], "try_number", None),
+            ).run()
+        finally:
+            hook.close()
+        return campaign_record(
+            result, calls, duplicates=list(callees.duplicates), invalid_skipped=list(callees.invalid)
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
+        # Imported here: DAG files import this module on every parse.
+        from airflow_provider_kaleyra import validation
+
         calls, callees = validation.outbound_calls(
             to=self.to,
             bridge=self.bridge,
@@ -156,45 +202,35 @@ class KaleyraOutboundCallOperator(BaseOperator):
             dlrurl=self.dlrurl,
             callback=self.callback,
             correlation_token=task_correlation_token(context),
+            on_invalid_number=self.on_invalid_number,
         )
+        max_active = validation.check_max_active_requests(self.max_active_requests)
         if callees.duplicates:
             self.log.warning(
                 "Dropped %d duplicate number(s), each is dialled once: %s",
                 len(callees.duplicates),
                 ", ".join(callees.duplicates),
             )
-        hook = self.hook()
-        _ = hook.settings  # a broken connection fails here, before anything is sent
-        accepted: list[wire.Submission] = []
-        try:
-            for index, call in enumerate(calls, start=1):
-                accepted.append(hook.submit(call))
-                self.log.info(
-                    "Request %d/%d accepted by Kaleyra: %d number(s)", index, len(calls), len(call.to)
-                )
-        except KaleyraError as error:
-            if not accepted:
-                raise
-            # Part of the list was dialled; an Airflow retry would dial it again.
-            done = sum(len(s.numbers) for s in accepted)
-            raise KaleyraPermanentError(
-                f"{error} -- requests 1-{len(accepted)} of {len(calls)} ({done} numbers) were already "
-                "accepted and are not sent again; the task fails without retry"
-            ) from error
-        finally:
-            hook.close()
-        record = submission_record(accepted, duplicates=list(callees.duplicates))
+        if callees.invalid:
+            self.log.warning(
+                "Skipped %d entr(ies) of to that are not phone numbers: %s",
+                len(callees.invalid),
+                ", ".join(callees.invalid),
+            )
+        record = self._submit_campaign(context, calls, callees, max_active)
         self.log.info(
             "Kaleyra accepted flow %s for %d number(s) from %s",
             record["flow_id"],
-            len(record["numbers"]),
+            record["numbers_count"],
             record["bridge"],
         )
-        return self._finish(context, record)
+        return self._finish(context, record, [n for call in calls for n in call.to])
 
     # ------------------------------------------------------------------ waiting for outcomes
 
     def _policy(self) -> outcomes.OutcomePolicy:
+        from airflow_provider_kaleyra import outcomes
+
         return outcomes.OutcomePolicy.build(
             success_statuses=self.success_statuses,
             failure_statuses=self.failure_statuses,
@@ -202,18 +238,19 @@ class KaleyraOutboundCallOperator(BaseOperator):
             max_failed=self.max_failed,
         )
 
-    def _finish(self, context: Context, record: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, record: dict[str, Any], numbers: list[str]) -> dict[str, Any]:
         """Return the record, or (``wait_for_completion``) wait for how the calls ended.
 
         The record is pushed to XCom (key ``submission``) before waiting, so it survives a
-        failed wait; the calls are never placed again by the wait.
+        failed wait; the calls are never placed again by the wait. ``numbers`` is the
+        whole list: a large campaign's record leaves it out.
         """
         if not self.wait_for_completion:
             return record
-        from airflow_provider_kaleyra import waiting
+        from airflow_provider_kaleyra import validation, waiting
 
         context["ti"].xcom_push(key=SUBMISSION_XCOM_KEY, value=record)
-        watch = wire.watch_from_record(record)
+        watch = wire.watch_from_record({**record, "numbers": numbers})
         timeout = validation.check_seconds("wait_timeout", self.wait_timeout)
         wait = waiting.Wait(
             watch=watch,
@@ -242,21 +279,3 @@ class KaleyraOutboundCallOperator(BaseOperator):
 
         return waiting.complete(event, self._policy(), self.log)
 
-
-def submission_record(submissions: Sequence[wire.Submission], *, duplicates: list[str]) -> dict[str, Any]:
-    """The operator's XCom: one JSON record for all requests of one task."""
-    first = submissions[0]
-    return {
-        "code": first.code,
-        "message": first.message,
-        "numbers": [n for s in submissions for n in s.numbers],
-        "bridge": first.bridge,
-        "flow_id": first.flow_id,
-        "submitted_at": first.submitted_at,
-        "correlation_token": first.correlation_token,
-        "call_ids": [c for s in submissions for c in s.call_ids],
-        "duplicates_dropped": duplicates,
-        "batches": [
-            {"size": len(s.numbers), "code": s.code, "submitted_at": s.submitted_at} for s in submissions
-        ],
-    }

@@ -16,6 +16,7 @@ from airflow_provider_kaleyra.simulator.admin import PREFIX as ADMIN
 from airflow_provider_kaleyra.simulator.admin import AdminApi
 from airflow_provider_kaleyra.simulator.api import KaleyraApi
 from airflow_provider_kaleyra.simulator.call_logs import CallLogsApi
+from airflow_provider_kaleyra.simulator.faults import FaultAdmin, FaultPlan
 from airflow_provider_kaleyra.simulator.messages import Request, Response
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ def _path(template: str) -> re.Pattern[str]:
     return re.compile(template + "/?")
 
 
-def build_router(state: SimulatorState) -> Router:
+def build_router(state: SimulatorState, faults: FaultPlan | None = None) -> Router:
     api, admin, calls = KaleyraApi(state), AdminApi(state), CallLogsApi(state)
+    fault_admin = FaultAdmin(faults if faults is not None else FaultPlan())
     return Router(
         [
             Route("POST", _path(rf"/v1/{SID}/voice/outbound"), api.outbound),
@@ -69,5 +71,8 @@ def build_router(state: SimulatorState) -> Router:
             Route("POST", _path(rf"{ADMIN}/reset"), admin.reset),
             Route("GET", _path(rf"{ADMIN}/flows"), admin.list_flows),
             Route("POST", _path(rf"{ADMIN}/flows"), admin.change_flows),
+            Route("GET", _path(rf"{ADMIN}/faults"), fault_admin.list),
+            Route("POST", _path(rf"{ADMIN}/faults"), fault_admin.add),
+            Route("DELETE", _path(rf"{ADMIN}/faults"), fault_admin.clear),
         ]
     )

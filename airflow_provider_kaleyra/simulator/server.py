@@ -17,6 +17,7 @@ from airflow_provider_kaleyra.simulator.defaults import (
     DEFAULT_HOST,
     DEFAULT_SID,
 )
+from airflow_provider_kaleyra.simulator.faults import Fault, FaultPlan
 from airflow_provider_kaleyra.simulator.routing import build_router
 from airflow_provider_kaleyra.simulator.state import SimulatorState, SubscribedNumber
 from airflow_provider_kaleyra.simulator.transport import SimulatorHTTPServer, make_server
@@ -69,6 +70,7 @@ class KaleyraSimulator:
             numbers if numbers is not None else DEFAULT_BRIDGES,
         )
         self.state.calls = CallScript(outcomes, flow_outcomes, queue_seconds, ring_seconds)
+        self.faults = FaultPlan()
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -77,7 +79,7 @@ class KaleyraSimulator:
     def start(self) -> KaleyraSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
-        server = make_server(self.host, self._requested_port, build_router(self.state))
+        server = make_server(self.host, self._requested_port, build_router(self.state, self.faults), self.faults)
         self._server = server
         # A short poll interval makes stop() quick: fixtures stop one simulator per test.
         self._thread = threading.Thread(
@@ -177,8 +179,23 @@ class KaleyraSimulator:
         return [record(call) for call in CallLogsApi(self.state).calls()]
 
     def reset(self) -> None:
-        """Empty the ledger, publish exactly the flows and restore the outcomes given at construction."""
+        """Empty the ledger, clear faults, publish exactly the flows and restore the outcomes given at construction."""
         self.state.reset()
+        self.faults.clear()
+
+    # ------------------------------------------------------------------ faults
+
+    def inject_fault(self, kind: str, *, times: int | None = 1, **options: Any) -> Fault:
+        """Make the next ``times`` outbound requests (``None``: all, until cleared) fail as ``kind``.
+
+        ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html`` or ``empty``;
+        ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault` fields
+        (``status``, ``retry_after``, ``delay``, ``accept``, ``path``, ``after``).
+        """
+        return self.faults.add(Fault(kind, times=times, **options))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
 
     # ------------------------------------------------------------------ Airflow connection
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +17,7 @@ from airflow_provider_kaleyra.simulator import messages
 from airflow_provider_kaleyra.simulator.messages import Request, Response
 
 if TYPE_CHECKING:
+    from airflow_provider_kaleyra.simulator.faults import FaultPlan
     from airflow_provider_kaleyra.simulator.routing import Router
 
 log = logging.getLogger("airflow_provider_kaleyra.simulator")
@@ -28,8 +30,9 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     # Handler threads must never keep a test process alive.
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], router: Router) -> None:
+    def __init__(self, address: tuple[str, int], router: Router, faults: FaultPlan | None = None) -> None:
         self.router = router
+        self.faults = faults
         super().__init__(address, RequestHandler)
 
 
@@ -37,9 +40,9 @@ class SimulatorHTTPServerV6(SimulatorHTTPServer):
     address_family = socket.AF_INET6
 
 
-def make_server(host: str, port: int, router: Router) -> SimulatorHTTPServer:
+def make_server(host: str, port: int, router: Router, faults: FaultPlan | None = None) -> SimulatorHTTPServer:
     cls = SimulatorHTTPServerV6 if ":" in host else SimulatorHTTPServer
-    return cls((host, port), router)
+    return cls((host, port), router, faults)
 
 
 class _BodyRefused(Exception):
@@ -89,8 +92,21 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _serve(self) -> None:
+        server = cast("SimulatorHTTPServer", self.server)
         try:
-            response = cast("SimulatorHTTPServer", self.server).router.dispatch(self._request())
+            request = self._request()
+            fault = server.faults.take(request) if server.faults is not None else None
+            if fault is not None and fault.answers_instead:
+                response = fault.response()
+            else:
+                response = server.router.dispatch(request)
+            if fault is not None and fault.kind == "drop":
+                # Processed, never answered: the client cannot tell whether it worked.
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault is not None and fault.kind == "slow":
+                time.sleep(fault.delay)
         except _BodyRefused as refused:
             # The body was not read, so the connection cannot carry another request.
             self.close_connection = True

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
-from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError
-from airflow_provider_kaleyra.waiting import DEFAULT_MAX_POLL_FAILURES, Wait, error_event
+from airflow_provider_kaleyra.exceptions import KaleyraError
+from airflow_provider_kaleyra.waiting import DEFAULT_MAX_POLL_FAILURES, Wait
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -85,22 +85,13 @@ class KaleyraCallStatusTrigger(BaseTrigger):
             while True:
                 try:
                     page = await hook.call_logs(wait.watch.query())
-                except KaleyraPermanentError as error:
-                    yield TriggerEvent(error_event(error, failed_polls + 1))
-                    return
                 except (KaleyraError, OSError) as error:
-                    # The hook already retried this poll; count it and back off.
                     failed_polls += 1
-                    if failed_polls >= wait.max_poll_failures:
-                        yield TriggerEvent(error_event(error, failed_polls))
+                    event = wait.after_failure(error, failed_polls, self.log)
+                    if event is not None:
+                        yield TriggerEvent(event)
                         return
                     pause = wait.pause_after_failure(failed_polls)
-                    self.log.warning(
-                        "Polling Kaleyra call logs failed (%d in a row): %s; next poll in %.0fs",
-                        failed_polls,
-                        error,
-                        pause,
-                    )
                 else:
                     failed_polls = 0
                     event = wait.after_poll(page)

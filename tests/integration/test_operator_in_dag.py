@@ -88,7 +88,7 @@ def test_more_than_100_numbers(simulator: KaleyraSimulator) -> None:
     assert result.state == "success"
     assert [b["size"] for b in result.task("call").xcom["batches"]] == [100, 100, 50]
     ledger = simulator.ledger()
-    assert [d["number"] for d in ledger] == numbers
+    assert sorted(d["number"] for d in ledger) == numbers  # batches may be in flight together
     assert len({d["request_id"] for d in ledger}) == 3
 
 

@@ -65,8 +65,13 @@ def test_three_of_ten_busy_within_a_30_percent_tolerance_succeeds(simulator: Kal
 def test_four_of_ten_busy_exceeds_the_tolerance(simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]) -> None:
     simulator.script_outcomes({n: "BUSY" for n in TEN[:4]})
     result = run_dag(DAGS, "kaleyra_wait_tolerant", conf(TEN))
-    assert result.task("call").state == "failed"
+    task = result.task("call")
+    assert task.state == "failed"
     assert "4 of 10 calls of flow" in capfd.readouterr().out
+    # Too many callee failures are retryable: Airflow ran all three tries, and each try
+    # reused the accepted batch and waited again instead of dialling again.
+    assert task.try_number == 3
+    assert [simulator.dials_to(n) for n in TEN] == [1] * 10
 
 
 def test_timeout_fails_listing_the_pending_numbers(

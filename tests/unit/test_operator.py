@@ -25,9 +25,22 @@ FLOW = "SG_flow-1"
 BRIDGE = "+13236789001"
 
 
-def context(map_index: int = -1) -> dict[str, Any]:
+class FakeTaskStateStore:
+    """The ``task_state_store`` accessor's get/set, in memory."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.values[key] = json.loads(json.dumps(value))
+
+
+def context(map_index: int = -1, store: FakeTaskStateStore | None = None) -> dict[str, Any]:
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="call", map_index=map_index, try_number=1)
-    return {"ti": ti}
+    return {"ti": ti, "task_state_store": store if store is not None else FakeTaskStateStore()}
 
 
 def hook_with(fake: FakeKaleyra) -> KaleyraHook:
@@ -95,6 +108,8 @@ def test_duplicates_dialled_once_with_a_warning(
         ({"callback": {"call_ringing": {"url": ["https://x.example"]}}}, "callback"),
         ({"callback": {"call_end": {"callback_profile": [str(i) for i in range(11)]}}}, "callback"),
         ({"time": dt.datetime(2026, 1, 1)}, "time"),
+        ({"on_invalid_number": "ignore"}, "on_invalid_number"),
+        ({"max_active_requests": 0}, "max_active_requests"),
     ],
 )
 def test_bad_input_fails_before_any_request(
@@ -150,10 +165,19 @@ def test_transient_failure_on_first_request_stays_retryable(monkeypatch: pytest.
     assert not isinstance(info.value, AirflowFailException)
 
 
-def test_failure_after_accepted_requests_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_failure_after_accepted_batches_retries_only_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
     numbers = [f"+9188309{i:05d}" for i in range(150)]
-    with pytest.raises(KaleyraPermanentError, match=r"requests 1-1 of 2 \(100 numbers\) were already accepted"):
-        run(monkeypatch, answer(200, ACCEPTED), answer(503, "busy"), to=numbers)
+    store = FakeTaskStateStore()
+    fake = FakeKaleyra(answer(200, ACCEPTED), answer(503, "busy"), answer(200, ACCEPTED))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: hook_with(fake))
+    op = KaleyraOutboundCallOperator(task_id="call", to=numbers, bridge=BRIDGE, flow_id=FLOW, max_active_requests=1)
+    with pytest.raises(KaleyraTransientError, match=r"1 of 2 batch\(es\) \(100 numbers\) are accepted"):
+        op.execute(context(store=store))
+    record = op.execute(context(store=store))  # what Airflow's retry does, with the same stored state
+    sent = [form["to"][0].split(",") for form in fake.forms()]
+    assert [len(s) for s in sent] == [100, 50, 50]
+    assert record["numbers"] == numbers
+    assert record["batches_reused"] == 1
 
 
 def test_api_key_never_in_logs_errors_or_xcom(
@@ -165,7 +189,7 @@ def test_api_key_never_in_logs_errors_or_xcom(
         run(monkeypatch, answer(401, {"code": "RBC001", "message": "Incorrect SID or API Key", "data": []}))
     logs = all_logs(caplog, capsys)
     assert "Kaleyra accepted flow" in logs  # the logs were captured
-    assert "Triggering Kaleyra flow" in logs
+    assert "batch 1/1, 1 numbers accepted, 0 rejected" in logs
     for text in (logs, json.dumps(record), str(info.value)):
         assert SECRET_KEY not in text
 

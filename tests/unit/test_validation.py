@@ -164,3 +164,26 @@ def test_more_than_100_numbers_split_in_order() -> None:
     assert [len(c.to) for c in result] == [100, 100, 50]
     assert [n for c in result for n in c.to] == numbers
     assert {c.flow_id for c in result} == {"SG_flow-1"}
+
+
+def test_invalid_numbers_fail_by_default_and_are_skipped_on_request() -> None:
+    from airflow_provider_kaleyra.validation import parse_numbers
+
+    with pytest.raises(KaleyraInputError, match="to='12345': not a phone number"):
+        parse_numbers(["+918830907001", "12345"])
+    skipped = parse_numbers(["+918830907001", "12345", 7.5, "+918830907002"], on_invalid_number="skip")
+    assert skipped.numbers == ("+918830907001", "+918830907002")
+    assert skipped.invalid == ("12345", "7.5")
+    with pytest.raises(KaleyraInputError, match=r"no valid phone number given \(1 skipped as invalid\)"):
+        parse_numbers(["12345"], on_invalid_number="skip")
+    with pytest.raises(KaleyraInputError, match="on_invalid_number='ignore'"):
+        parse_numbers(["+918830907001"], on_invalid_number="ignore")
+
+
+@pytest.mark.parametrize("value", [0, 11, "2", True, None])
+def test_max_active_requests_is_a_small_whole_number(value: object) -> None:
+    from airflow_provider_kaleyra.validation import check_max_active_requests
+
+    with pytest.raises(KaleyraInputError, match="max_active_requests="):
+        check_max_active_requests(value)
+    assert check_max_active_requests(10) == 10

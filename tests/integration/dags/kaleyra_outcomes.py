@@ -34,7 +34,7 @@ def waiting_dag(dag_id: str, **kwargs: Any) -> DAG:
 
 wait_deferred = waiting_dag("kaleyra_wait_deferred", deferrable=True, wait_timeout=60)
 wait_tolerant = waiting_dag("kaleyra_wait_tolerant", deferrable=True, wait_timeout=60, min_success_ratio=0.7)
-# No retries: a retry of the operator submits again (and so dials again).
+# No retries, to keep the test short: the retries of a waiting operator are covered above.
 wait_timeout = waiting_dag("kaleyra_wait_timeout", deferrable=True, wait_timeout=2, retries=0)
 wait_on_worker = waiting_dag("kaleyra_wait_on_worker", deferrable=False, wait_timeout=60)
 

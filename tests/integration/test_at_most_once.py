@@ -1,0 +1,132 @@
+"""Faults over real HTTP, retries through Airflow (``dag.test()``): nobody is dialled twice.
+
+Every test asserts the simulator's ledger, which records each dial it accepted,
+including those whose answer the fault then swallowed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE
+
+from .dagrun import run_dag
+
+if TYPE_CHECKING:
+    from airflow_provider_kaleyra.simulator import KaleyraSimulator
+
+DAGS = "kaleyra_bulk.py"
+
+
+def numbers(count: int) -> list[str]:
+    return [f"+9177{i:08d}" for i in range(count)]
+
+
+def conf(to: list[str]) -> dict[str, object]:
+    return {"to": to, "bridge": SECOND_BRIDGE, "flow_id": DEFAULT_FLOW_ID}
+
+
+def dials(simulator: KaleyraSimulator, to: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(to, 0)
+    for dial in simulator.ledger():
+        counts[dial["number"]] += 1
+    return counts
+
+
+def test_accept_then_drop_then_retry_dials_everyone_once_and_fails_listing_the_unknown_batch(
+    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    to = numbers(250)
+    simulator.inject_fault("drop", times=1)  # batch 1 is dialled, its answer never arrives
+    result = run_dag(DAGS, "kaleyra_bulk_serial", conf(to))
+    task = result.task("call")
+    assert (result.state, task.state, task.try_number) == ("failed", "failed", 2)
+    assert simulator.faults.applied == {"drop": 1}
+    assert set(dials(simulator, to).values()) == {1}  # batches 2 and 3 went out in the retry
+    out = capfd.readouterr().out
+    assert f"Outcome unknown for batch 1/3 (100 numbers, {to[0]} to {to[99]})" in out
+    assert "2 of 3 batch(es) (150 numbers) are accepted" in out
+
+
+def test_redial_unknown_sends_the_unknown_batch_again(simulator: KaleyraSimulator) -> None:
+    to = numbers(150)
+    simulator.inject_fault("drop", times=1)
+    result = run_dag(DAGS, "kaleyra_bulk_redial", conf(to))
+    assert (result.state, result.task("call").try_number) == ("success", 2)
+    counts = dials(simulator, to)
+    assert [counts[n] for n in to[:100]] == [2] * 100  # the user opted in to this
+    assert [counts[n] for n in to[100:]] == [1] * 50
+    assert result.task("call").xcom["numbers"] == to
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "error", "status": 503},
+        {"kind": "error", "status": 500},
+        {"kind": "error", "status": 502},
+        {"kind": "html", "status": 502},
+        {"kind": "empty", "status": 503},
+    ],
+    ids=lambda f: f"{f['kind']}-{f['status']}",
+)
+def test_answer_that_did_not_dial_then_success_dials_once(simulator: KaleyraSimulator, fault: dict) -> None:
+    to = numbers(3)
+    simulator.inject_fault(**fault, times=1)
+    result = run_dag(DAGS, "kaleyra_bulk", conf(to))
+    task = result.task("call")
+    assert (result.state, task.try_number) == ("success", 2)  # the Airflow retry sent it
+    assert simulator.faults.applied == {fault["kind"]: 1}
+    assert dials(simulator, to) == dict.fromkeys(to, 1)
+
+
+def test_503_in_the_middle_resends_only_that_batch(simulator: KaleyraSimulator) -> None:
+    to = numbers(300)
+    simulator.inject_fault("error", status=503, after=1, times=1)  # batch 2 of 3
+    result = run_dag(DAGS, "kaleyra_bulk_serial", conf(to))
+    assert (result.state, result.task("call").try_number) == ("success", 2)
+    assert dials(simulator, to) == dict.fromkeys(to, 1)
+    record = result.task("call").xcom
+    assert record["batches_reused"] == 1
+    assert record["numbers"] == to
+
+
+def test_429_waits_for_retry_after_and_dials_once(
+    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    to = numbers(3)
+    simulator.inject_fault("rate_limit", retry_after=1, times=1)
+    result = run_dag(DAGS, "kaleyra_bulk", conf(to))
+    assert (result.state, result.task("call").try_number) == ("success", 1)  # waited in-process
+    assert simulator.faults.applied == {"rate_limit": 1}
+    assert dials(simulator, to) == dict.fromkeys(to, 1)
+    assert "trying again in 1.0s" in capfd.readouterr().out
+
+
+def test_large_campaign_summarises_batches_in_xcom(
+    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    to = numbers(1500)
+    result = run_dag(DAGS, "kaleyra_bulk", conf(to))
+    assert result.state == "success"
+    record = result.task("call").xcom
+    assert (record["numbers_count"], record["numbers_in_xcom"], record["numbers"]) == (1500, False, [])
+    assert [(b["first"], b["last"]) for b in record["batches"]] == [
+        (to[i], to[i + 99]) for i in range(0, 1500, 100)
+    ]
+    variable = f"Airflow Variable kaleyra_campaign__{record['correlation_token']}"
+    assert record["state_location"] in ("task_state_store", variable)
+    assert dials(simulator, to) == dict.fromkeys(to, 1)
+    assert "batch 15/15, 1,500 numbers accepted, 0 rejected" in capfd.readouterr().out
+
+
+def test_invalid_numbers_skipped_and_reported(simulator: KaleyraSimulator) -> None:
+    to = ["+917700000001", "12345", "+917700000002", "not a number"]
+    result = run_dag(DAGS, "kaleyra_bulk_skip", conf(to))
+    assert result.state == "success"
+    record = result.task("call").xcom
+    assert record["invalid_skipped"] == ["12345", "not a number"]
+    assert record["numbers"] == ["+917700000001", "+917700000002"]
+    assert sorted(d["number"] for d in simulator.ledger()) == ["+917700000001", "+917700000002"]
