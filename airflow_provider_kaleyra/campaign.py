@@ -59,14 +59,13 @@ class Action(str, Enum):
     UNKNOWN = "unknown"
 
 
-def decide_batch(entry: dict[str, Any] | None, *, redial_unknown: bool) -> Action:
+def decide_batch(entry: dict[str, Any] | None, *, redial_unknown: bool, seen_in_call_log: bool = False) -> Action:
     """The one place that decides whether a batch touched by an earlier try is sent again.
-
-    A check against Kaleyra's call log (calls carrying the task's correlation token)
-    belongs here: it is what could turn ``UNKNOWN`` into ``REUSE`` or ``SEND``.
 
     :param entry: the batch's stored state, ``None`` if no try has touched it.
     :param redial_unknown: the user accepts dialling a batch whose outcome is unknown again.
+    :param seen_in_call_log: Kaleyra's call log shows calls of a batch whose answer was
+        lost, so Kaleyra did accept it. Not seeing them proves nothing (the log may lag).
     """
     if entry is None:
         return Action.SEND
@@ -76,6 +75,8 @@ def decide_batch(entry: dict[str, Any] | None, *, redial_unknown: bool) -> Actio
     if status == BatchStatus.REJECTED:
         # Kaleyra answered that it did not act on it: sending again dials nobody twice.
         return Action.SEND
+    if seen_in_call_log:
+        return Action.REUSE
     return Action.SEND if redial_unknown else Action.UNKNOWN
 
 
@@ -125,6 +126,7 @@ class Campaign:
     :param max_active_requests: POSTs in flight at once.
     :param redial_unknown: send again batches whose outcome an earlier try never learned.
     :param try_number: recorded in the state, for people reading it.
+    :param seen_in_call_log: settles batches whose answer an earlier try lost.
     """
 
     submit: Callable[[wire.OutboundCall], wire.Submission]
@@ -133,6 +135,8 @@ class Campaign:
     log: Logger
     max_active_requests: int = 1
     redial_unknown: bool = False
+    #: Asks Kaleyra's call log whether a batch sent at ``since`` was placed (see ``call_log_check``).
+    seen_in_call_log: Callable[[wire.OutboundCall, str], bool] | None = None
     try_number: int | None = None
     clock: Callable[[], float] = time.monotonic
     entries: list[dict[str, Any] | None] = field(default_factory=list)
@@ -144,7 +148,10 @@ class Campaign:
     def run(self) -> CampaignResult:
         total = len(self.calls)
         self.entries = self._resume()
-        plan = [decide_batch(entry, redial_unknown=self.redial_unknown) for entry in self.entries]
+        plan = [
+            decide_batch(entry, redial_unknown=self.redial_unknown, seen_in_call_log=self._placed(i))
+            for i, entry in enumerate(self.entries)
+        ]
         reuse = [i for i, action in enumerate(plan) if action is Action.REUSE]
         send = [i for i, action in enumerate(plan) if action is Action.SEND]
         if reuse:
@@ -162,6 +169,32 @@ class Campaign:
         return CampaignResult(
             [e for e in self.entries if e is not None], self.store.location, reused=len(reuse), sent=len(send)
         )
+
+    def _placed(self, index: int) -> bool:
+        """For a batch left ``sending``: does Kaleyra's call log show its calls? Records it if so."""
+        entry = self.entries[index]
+        if self.seen_in_call_log is None or not entry or entry.get("status") != BatchStatus.SENDING:
+            return False
+        try:
+            seen = self.seen_in_call_log(self.calls[index], entry["since"])
+        except KaleyraError as error:
+            self.log.warning("Could not read Kaleyra's call log to settle batch %d: %s", index + 1, error)
+            return False
+        if seen:
+            entry = {
+                **entry,
+                "status": BatchStatus.ACCEPTED.value,
+                "message": "answer lost; its calls are in Kaleyra's call log",
+                "submitted_at": entry["since"],
+            }
+            self.store.set(batch_key(index), entry)
+            self.entries[index] = entry
+            self.log.info(
+                "Batch %d/%d: the answer was lost, but Kaleyra's call log shows its calls; not sent again",
+                index + 1,
+                len(self.calls),
+            )
+        return seen
 
     def _resume(self) -> list[dict[str, Any] | None]:
         """Earlier tries' entries, or a fresh header when there were none (or none that matter)."""
@@ -295,6 +328,24 @@ class Campaign:
         if isinstance(failure, KaleyraPermanentError):
             raise KaleyraPermanentError(f"{failure} -- {done}; the task fails without retry") from failure
         raise KaleyraTransientError(f"{failure} -- {done}; a retry sends only the rest") from failure
+
+
+def call_log_check(
+    call_logs: Callable[[wire.CallLogQuery], wire.CallLogPage],
+) -> Callable[[wire.OutboundCall, str], bool]:
+    """``Campaign.seen_in_call_log`` backed by a hook's ``call_logs``."""
+
+    def seen(call: wire.OutboundCall, since: str) -> bool:
+        watch = wire.CallWatch(
+            numbers=call.to,
+            bridge=call.bridge,
+            start_time=since,
+            flow_id=call.flow_id,
+            correlation_token=call.correlation_token,
+        )
+        return bool(wire.calls_of_batch(call, call_logs(watch.query()).records))
+
+    return seen
 
 
 def campaign_record(

@@ -884,3 +884,25 @@ def callback_with_token(callback: Mapping[str, Any], token: str | None) -> dict[
             destinations = {**destinations, "url": [url_with_token(str(u), token) for u in destinations["url"]]}
         result[event] = destinations
     return result
+
+
+# --------------------------------------------------------------------------- settling a lost answer
+
+
+def calls_of_batch(call: OutboundCall, records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Call-log entries showing that Kaleyra placed the calls of ``call``.
+
+    The correlation token decides when the log carries it; otherwise number, bridge and
+    flow do. Erring towards "placed" only ever means not dialling someone again.
+    """
+    numbers = set(call.to)
+    found = []
+    for record in records:
+        if record.number not in numbers:
+            continue
+        if record.correlation_token is not None and call.correlation_token is not None:
+            if record.correlation_token == call.correlation_token:
+                found.append(record)
+        elif record.bridge in (None, call.bridge) and record.flow_id in (None, call.flow_id):
+            found.append(record)
+    return found

@@ -162,7 +162,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Send every batch at most once across tries; the XCom record of all of them."""
         from airflow_provider_kaleyra import batch_state
-        from airflow_provider_kaleyra.campaign import Campaign, campaign_record
+        from airflow_provider_kaleyra.campaign import Campaign, call_log_check, campaign_record
 
         hook = self.hook()
         _ = hook.settings  # a broken connection fails here, before anything is sent
@@ -172,6 +172,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
             result = Campaign(
                 submit=hook.submit,
                 calls=calls,
+                seen_in_call_log=call_log_check(hook.call_logs),
                 store=store,
                 log=self.log,  # type: ignore[arg-type]
                 max_active_requests=max_active,

@@ -5,8 +5,9 @@ request) takes the first rule whose path matches and uses up one of its ``times`
 (``None``: every request until cleared, i.e. "per run"), after letting ``after``
 matching requests through. What a fault does:
 
-- ``drop``: the request is processed (the ledger records the dials) and the connection
-  is closed without an answer: the client cannot know the outcome.
+- ``drop``: the request is processed (the ledger records the dials; with
+  ``accept=False`` it is not) and the connection is closed without an answer: the
+  client cannot know the outcome.
 - ``slow``: processed, then answered after ``delay`` seconds (beyond a client's read
   timeout, the client gives up while the dials are recorded).
 - ``error``: an HTTP ``status`` (500, 502, 503...) with a JSON error body.
@@ -76,7 +77,11 @@ class Fault:
 
     @property
     def answers_instead(self) -> bool:
-        """True when the fault's answer replaces the endpoint's (nothing processed)."""
+        """True when the fault's answer replaces the endpoint's (nothing processed).
+
+        ``drop`` and ``slow`` never answer in Kaleyra's place; with ``accept=False`` they
+        skip the endpoint (nobody is dialled) and still drop or stall.
+        """
         return not self.accept and self.kind not in ("drop", "slow")
 
     def response(self) -> Response:

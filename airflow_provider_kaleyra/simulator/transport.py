@@ -96,12 +96,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             request = self._request()
             fault = server.faults.take(request) if server.faults is not None else None
-            if fault is not None and fault.answers_instead:
-                response = fault.response()
-            else:
-                response = server.router.dispatch(request)
+            # A fault that does not accept stands in for Kaleyra: nobody is dialled.
+            response = server.router.dispatch(request) if fault is None or fault.accept else fault.response()
             if fault is not None and fault.kind == "drop":
-                # Processed, never answered: the client cannot tell whether it worked.
+                # Never answered (processed or not): the client cannot tell whether it worked.
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return

@@ -35,16 +35,36 @@ def dials(simulator: KaleyraSimulator, to: list[str]) -> dict[str, int]:
     return counts
 
 
-def test_accept_then_drop_then_retry_dials_everyone_once_and_fails_listing_the_unknown_batch(
+def test_accept_then_drop_then_retry_settles_the_batch_from_the_call_log(
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
     to = numbers(250)
     simulator.inject_fault("drop", times=1)  # batch 1 is dialled, its answer never arrives
     result = run_dag(DAGS, "kaleyra_bulk_serial", conf(to))
     task = result.task("call")
+    # The retry finds batch 1's calls (with this task's correlation token) in the call
+    # log, so it knows Kaleyra accepted them: not sent again, and nothing is unknown.
+    assert (result.state, task.state, task.try_number) == ("success", "success", 2)
+    assert simulator.faults.applied == {"drop": 1}
+    assert set(dials(simulator, to).values()) == {1}
+    assert task.xcom["numbers"] == to
+    assert "Batch 1/3: the answer was lost, but Kaleyra's call log shows its calls" in capfd.readouterr().out
+
+
+def test_drop_before_kaleyra_acted_then_retry_fails_listing_the_unknown_batch(
+    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    to = numbers(250)
+    # The connection dies before Kaleyra acts: nobody is dialled, and the call log can
+    # not prove it (it may lag), so the batch stays "outcome unknown".
+    simulator.inject_fault("drop", times=1, accept=False)
+    result = run_dag(DAGS, "kaleyra_bulk_serial", conf(to))
+    task = result.task("call")
     assert (result.state, task.state, task.try_number) == ("failed", "failed", 2)
     assert simulator.faults.applied == {"drop": 1}
-    assert set(dials(simulator, to).values()) == {1}  # batches 2 and 3 went out in the retry
+    counts = dials(simulator, to)
+    assert [counts[n] for n in to[:100]] == [0] * 100  # never dialled, never re-sent
+    assert [counts[n] for n in to[100:]] == [1] * 150  # batches 2 and 3 went out in the retry
     out = capfd.readouterr().out
     assert f"Outcome unknown for batch 1/3 (100 numbers, {to[0]} to {to[99]})" in out
     assert "2 of 3 batch(es) (150 numbers) are accepted" in out
@@ -52,12 +72,13 @@ def test_accept_then_drop_then_retry_dials_everyone_once_and_fails_listing_the_u
 
 def test_redial_unknown_sends_the_unknown_batch_again(simulator: KaleyraSimulator) -> None:
     to = numbers(150)
-    simulator.inject_fault("drop", times=1)
+    simulator.inject_fault("drop", times=1, accept=False)  # truly unknown: not in the call log
     result = run_dag(DAGS, "kaleyra_bulk_redial", conf(to))
     assert (result.state, result.task("call").try_number) == ("success", 2)
     counts = dials(simulator, to)
-    assert [counts[n] for n in to[:100]] == [2] * 100  # the user opted in to this
+    assert [counts[n] for n in to[:100]] == [1] * 100  # sent again, as the user opted in to
     assert [counts[n] for n in to[100:]] == [1] * 50
+    assert simulator.faults.applied == {"drop": 1}
     assert result.task("call").xcom["numbers"] == to
 
 

@@ -143,3 +143,26 @@ def test_progress_is_logged_about_ten_times(caplog: pytest.LogCaptureFixture) ->
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("batch ")]
     assert lines[-1] == "batch 100/100, 10,000 numbers accepted, 0 rejected"
     assert 10 <= len(lines) <= 12
+
+
+@pytest.mark.parametrize("redial", [False, True])
+def test_a_lost_answer_seen_in_the_call_log_is_reused(redial: bool) -> None:
+    sending = {"status": "sending", "since": "2026-01-01T00:00:00+00:00"}
+    assert decide_batch(sending, redial_unknown=redial, seen_in_call_log=True) is Action.REUSE
+    # The call log never overrides what Kaleyra answered.
+    assert decide_batch({"status": "rejected"}, redial_unknown=False, seen_in_call_log=True) is Action.SEND
+
+
+def record(number: str, token: str | None, bridge: str | None = "+6531651234") -> wire.CallRecord:
+    return wire.CallRecord(number=number, status="ANSWER", bridge=bridge, flow_id="SG_f", correlation_token=token)
+
+
+def test_calls_of_batch_match_by_token_or_else_by_number_bridge_and_flow() -> None:
+    call = wire.OutboundCall(
+        to=("+918830907001", "+918830907002"), bridge="+6531651234", flow_id="SG_f", correlation_token="af-1"
+    )
+    assert wire.calls_of_batch(call, [record("+918830907001", "af-1")]) != []
+    assert wire.calls_of_batch(call, [record("+918830907001", "af-other")]) == []  # another task's call
+    assert wire.calls_of_batch(call, [record("+919999999999", "af-1")]) == []  # not this batch's number
+    assert wire.calls_of_batch(call, [record("+918830907002", None)]) != []  # the log carries no token
+    assert wire.calls_of_batch(call, [record("+918830907002", None, bridge="+13236789001")]) == []
