@@ -4,6 +4,7 @@
     python3 dev.py bootstrap [latest|lowest ...] [--force]
     python3 dev.py test [extra pytest args]
     python3 dev.py demo [--verbose]
+    python3 dev.py browser
 
 bootstrap  creates or refreshes the virtual environments inside the repo:
              .venv         newest apache-airflow 3.3.x  (lint, type check, tests, demo)
@@ -11,12 +12,21 @@ bootstrap  creates or refreshes the virtual environments inside the repo:
            Each gets uv (installed with pip) and then the project, editable, with its
            `dev` extra. A stamp file in each venv records what was installed; when
            pyproject.toml and the pins are unchanged the install is skipped.
-test       bootstraps both venvs, then runs ruff, mypy and pytest in .venv and pytest in
-           .venv-lowest. Every step runs even if an earlier one failed; a summary table
-           follows and the exit code is non-zero if any step failed. pytest's "no tests
-           collected" (exit code 5) is a failure. Each pytest run gets its own fresh
-           temporary directory (removed afterwards) as AIRFLOW_HOME and
+test       bootstraps both venvs and installs the browser (see below), then runs ruff,
+           mypy and pytest in .venv and pytest in .venv-lowest. pytest runs twice per venv:
+           the tests without a deployment (`-m "not deployment"`: unit and integration),
+           then the deployment tests (`-m deployment`: a real Airflow with API server,
+           scheduler, DAG processor and triggerer, and the UI in headless Chromium). With
+           extra pytest args, one pytest run per venv gets exactly those args instead.
+           Every step runs even if an earlier one failed; a summary table with the
+           seconds of each part follows and the exit code is non-zero if any step failed.
+           pytest's "no tests collected" (exit code 5) is a failure. Each pytest run gets
+           its own fresh temporary directory (removed afterwards) as AIRFLOW_HOME and
            KALEYRA_TEST_AIRFLOW_HOME (the one tests/conftest.py reads).
+browser    installs Debian's chromium, chromium-driver and fonts-liberation with apt-get
+           when /usr/bin/chromium, /usr/bin/chromedriver or the fonts are missing (needs
+           root, or password-less sudo; skipped when all are there). `test` does this
+           itself, in parallel with the venv bootstrap.
 demo       bootstraps .venv and runs scripts/demo.py in it (extra args go to the script,
            e.g. --verbose).
 
@@ -42,6 +52,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGE = "airflow_provider_kaleyra"
 LINT_DIRS = ("airflow_provider_kaleyra", "tests", "example_dags", "scripts", "benchmarks")
+
+# The browser the UI tests drive (Debian packages; Selenium is pointed at these paths).
+# Installed without "recommends" (mesa, udev, printing, ...); a font is named explicitly
+# so that screenshots kept from failed tests show text.
+BROWSER_FILES = (
+    Path("/usr/bin/chromium"),
+    Path("/usr/bin/chromedriver"),
+    Path("/usr/share/fonts/truetype/liberation"),
+)
+BROWSER_PACKAGES = ("chromium", "chromium-driver", "fonts-liberation")
 
 # Bump when the way a venv is built changes, so that existing stamps go stale.
 RECIPE = "1"
@@ -232,6 +252,53 @@ def bootstrap(venvs: list[Venv], force: bool = False) -> dict[str, tuple[float, 
     return {v.dirname: r for v, r in zip(venvs, results, strict=True)}
 
 
+# ----------------------------------------------------------------------------- browser
+
+
+def browser_installed() -> bool:
+    return all(p.exists() and os.access(p, os.X_OK) for p in BROWSER_FILES)
+
+
+def install_browser() -> str:
+    """Install chromium and chromium-driver with apt-get unless both are there.
+
+    Idempotent: with both binaries present nothing runs. Returns what it did.
+    """
+    if browser_installed():
+        return "already installed"
+    if shutil.which("apt-get") is None:
+        raise StepError(f"no apt-get here: install {' and '.join(BROWSER_PACKAGES)} by hand")
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            raise StepError(f"apt-get needs root: run as root or install {' '.join(BROWSER_PACKAGES)}")
+        prefix = ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    say(f"browser: apt-get install {' '.join(BROWSER_PACKAGES)}")
+    run_captured([*prefix, "apt-get", "update"], env=env)
+    run_captured(
+        [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *BROWSER_PACKAGES], env=env
+    )
+    if not browser_installed():
+        raise StepError(f"apt-get ran but one of {', '.join(map(str, BROWSER_FILES))} is still missing")
+    return "installed with apt-get"
+
+
+def browser_step() -> tuple[float, str | None, str]:
+    """Run install_browser, timed. Returns (seconds, error or None, what it did)."""
+    t0 = time.monotonic()
+    try:
+        done = install_browser()
+    except StepError as exc:
+        with _print_lock:
+            print(f"[dev] browser: FAILED: {exc}", flush=True)
+            if exc.output:
+                print(exc.output.rstrip()[-4000:], flush=True)
+        return time.monotonic() - t0, str(exc), ""
+    say(f"browser: {done}")
+    return time.monotonic() - t0, None, done
+
+
 # ----------------------------------------------------------------------------- test
 
 
@@ -338,44 +405,72 @@ def run_pytest(steps: list[Step], name: str, venv: Venv, args: list[str], tally:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def print_summary(steps: list[Step]) -> None:
+def print_summary(steps: list[Step], total: float | None = None) -> None:
     width = max(len(s.name) for s in steps)
     print("\n[dev] ===== summary =====", flush=True)
     print(f"  {'step':<{width}}  {'seconds':>8}  result", flush=True)
     for s in steps:
         note = f"  ({s.note})" if s.note else ""
         print(f"  {s.name:<{width}}  {s.seconds:8.1f}  {s.status}{note}", flush=True)
+    if total is not None:
+        # The bootstrap steps and the browser install overlap, so this is less than the column's sum.
+        print(f"  {'total (wall clock)':<{width}}  {total:8.1f}", flush=True)
+
+
+#: The two parts of the suite, each its own pytest run (and its own line in the summary).
+SUITE_PARTS = (
+    ("unit+integration", ["-m", "not deployment"]),
+    ("deployment+browser", ["-m", "deployment"]),
+)
 
 
 def cmd_test(pytest_args: list[str]) -> int:
+    started = time.monotonic()
     steps: list[Step] = []
-    results = bootstrap([LATEST, LOWEST])
+    # The venvs and the browser install in parallel: all three mostly wait on the network.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        browser_future = pool.submit(browser_step)
+        results = bootstrap([LATEST, LOWEST])
+        browser_seconds, browser_error, browser_done = browser_future.result()
     for v in (LATEST, LOWEST):
         seconds, error = results[v.dirname]
         steps.append(Step(f"bootstrap {v.dirname}", seconds, "FAILED" if error else "ok"))
+    steps.append(Step("browser install", browser_seconds, "FAILED" if browser_error else "ok", browser_done))
     latest_ok = results[LATEST.dirname][1] is None
     lowest_ok = results[LOWEST.dirname][1] is None
     tally = Tally()
+    # With explicit pytest args the caller chooses the tests: one run with exactly those.
+    parts = [("", pytest_args)] if pytest_args else list(SUITE_PARTS)
+
+    def pytest_steps(venv: Venv) -> None:
+        for label, args in parts:
+            name = f"pytest {label} ({venv.dirname})" if label else f"pytest ({venv.dirname})"
+            run_pytest(steps, name, venv, args, tally)
+
+    def skipped(venv: Venv) -> list[Step]:
+        return [
+            Step(f"pytest {label} ({venv.dirname})" if label else f"pytest ({venv.dirname})", status="skipped",
+                 note="bootstrap failed")
+            for label, _ in parts
+        ]
 
     py = str(LATEST.python)
     lint_dirs = [d for d in LINT_DIRS if (ROOT / d).is_dir()]
     if latest_ok:
         run_step(steps, "ruff (.venv)", [py, "-m", "ruff", "check", *lint_dirs], LATEST)
         run_step(steps, "mypy (.venv)", [py, "-m", "mypy"], LATEST)
-        run_pytest(steps, "pytest (.venv)", LATEST, pytest_args, tally)
+        pytest_steps(LATEST)
     else:
-        steps += [
-            Step(n, status="skipped", note="bootstrap failed")
-            for n in ("ruff (.venv)", "mypy (.venv)", "pytest (.venv)")
-        ]
+        steps += [Step(n, status="skipped", note="bootstrap failed") for n in ("ruff (.venv)", "mypy (.venv)")]
+        steps += skipped(LATEST)
     if lowest_ok:
-        run_pytest(steps, "pytest (.venv-lowest)", LOWEST, pytest_args, tally)
+        pytest_steps(LOWEST)
     else:
-        steps.append(Step("pytest (.venv-lowest)", status="skipped", note="bootstrap failed"))
+        steps += skipped(LOWEST)
 
-    print_summary(steps)
+    print_summary(steps, total=time.monotonic() - started)
     failed = [s for s in steps if s.status != "ok"]
-    # One closing line with the test counts of both pytest runs together.
+    # One closing line with the test counts of all pytest runs together.
     line = f"tests: {tally.passed} passed, {tally.failed} failed"
     if tally.skipped:
         line += f", {tally.skipped} skipped"
@@ -422,6 +517,8 @@ def main(argv: list[str]) -> int:
         return cmd_test(rest)
     if command == "demo":
         return cmd_demo(rest)
+    if command == "browser":
+        return 1 if browser_step()[1] else 0
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 
