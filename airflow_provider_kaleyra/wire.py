@@ -906,3 +906,35 @@ def calls_of_batch(call: OutboundCall, records: Sequence[CallRecord]) -> list[Ca
         elif record.bridge in (None, call.bridge) and record.flow_id in (None, call.flow_id):
             found.append(record)
     return found
+
+
+@dataclass
+class CallLogPager:
+    """Pages of one call-logs listing, for the sync and the async hook alike.
+
+    ``next_request`` gives the next page's query parameters and headers (``None`` when
+    the last page was read or ``CALL_LOGS_MAX_PAGES`` is reached); ``add`` takes that
+    page's ``data``.
+    """
+
+    query: CallLogQuery
+    page_size: int = CALL_LOGS_PAGE_SIZE
+    page: int = 0
+    records: list[CallRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    finished: bool = False
+
+    def next_request(self) -> tuple[dict[str, str], dict[str, str]] | None:
+        if self.finished or self.page >= CALL_LOGS_MAX_PAGES:
+            return None
+        self.page += 1
+        return call_logs_request(self.query, self.page, self.page_size)
+
+    def add(self, data: Any) -> None:
+        parsed = parse_call_logs(data, self.page, self.page_size)
+        self.records += parsed.records
+        self.problems += parsed.problems
+        self.finished = not parsed.has_more
+
+    def result(self) -> CallLogPage:
+        return CallLogPage(self.records, self.problems, has_more=False)

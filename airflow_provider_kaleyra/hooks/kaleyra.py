@@ -241,16 +241,11 @@ class KaleyraHook(BaseHook):
         could not be read.
         """
         url = wire.call_logs_url(self.settings.base_url, self.settings.sid)
-        records: list[wire.CallRecord] = []
-        problems: list[str] = []
-        for page in range(1, wire.CALL_LOGS_MAX_PAGES + 1):
-            params, headers = wire.call_logs_request(query, page, page_size)
+        pager = wire.CallLogPager(query, page_size)
+        while (request := pager.next_request()) is not None:
+            params, headers = request
             reply = self._exchange(
                 "GET", url, params=params, headers=headers, action="list call logs", idempotent=True
             )
-            parsed = wire.parse_call_logs(reply.data, page, page_size)
-            records += parsed.records
-            problems += parsed.problems
-            if not parsed.has_more:
-                break
-        return wire.CallLogPage(records, problems, has_more=False)
+            pager.add(reply.data)
+        return pager.result()
