@@ -12,7 +12,7 @@ Two families decide what Airflow does next:
 from __future__ import annotations
 
 from airflow_provider_kaleyra._compat import AirflowException, AirflowFailException
-from airflow_provider_kaleyra.wire import Disposition, Reply
+from airflow_provider_kaleyra.wire import Disposition, Reply, nothing_done
 
 
 class KaleyraError(AirflowException):
@@ -72,10 +72,12 @@ class KaleyraConnectionConfigError(KaleyraPermanentError):
 
 
 class KaleyraOutcomeUnknownError(KaleyraPermanentError):
-    """The request may have reached Kaleyra but no answer came back.
+    """The request may have reached Kaleyra and nothing says whether it dialled.
 
-    Kaleyra documents no idempotency key, so sending it again could ring the same
-    people twice; the task fails without retry and says so.
+    No answer came back, or an answer that does not prove nothing was done (a code this
+    provider does not know, a 5xx, a proxy's page). Kaleyra documents no idempotency
+    key, so sending it again could ring the same people twice; the task fails without
+    retry and says so, naming the code when there was one.
     """
 
 
@@ -107,9 +109,22 @@ def error_after_tries(
     tries: int,
     sent: str | None,
 ) -> KaleyraError:
-    """The exception once no try is left: Kaleyra's answer, no connection, or no answer."""
+    """The exception once no try is left: Kaleyra's answer, no connection, or no answer.
+
+    For a request that dials (not ``idempotent``), only an answer that proves nothing
+    was done (``wire.nothing_done``) is a refusal; any other is an unknown outcome.
+    """
     if reply is not None:
-        return error_for_reply(reply, action=action, sent=sent)
+        if idempotent or nothing_done(reply.code, reply.http_status):
+            return error_for_reply(reply, action=action, sent=sent)
+        return KaleyraOutcomeUnknownError(
+            f"Kaleyra answered the request to {action} with {reply.explain()}, which does not say whether it "
+            "dialled; it is not sent again automatically (that could dial the same people twice)",
+            code=reply.code,
+            message=reply.message,
+            http_status=reply.http_status,
+            sent=sent,
+        )
     if nothing_sent or idempotent:
         return KaleyraTransientError(
             f"Could not reach Kaleyra at {base_url} to {action} after {tries} tries: {error}", sent=sent

@@ -28,6 +28,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "How long to wait for Kaleyra's answer; 30 when empty.",
         "schema": {"type": ["number", "null"], "minimum": 1},
     },
+    "timezone": {
+        "label": "Account time zone",
+        "description": "How call logs' times without an offset are read, e.g. Asia/Kolkata; UTC when empty.",
+        "schema": {"type": ["string", "null"]},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -39,6 +44,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "region": "SG",
         "base_url": "https://api.ap.kaleyra.io/",
         "timeout": "30",
+        "timezone": "UTC",
     },
 }
 

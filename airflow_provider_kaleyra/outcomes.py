@@ -11,14 +11,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, correlation
+from airflow_provider_kaleyra.call_logs import StatusCategory
+from airflow_provider_kaleyra.correlation import CallOutcome
 from airflow_provider_kaleyra.exceptions import (
     KaleyraError,
     KaleyraInputError,
     KaleyraPermanentError,
     KaleyraTransientError,
 )
-from airflow_provider_kaleyra.wire import StatusCategory
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -41,7 +42,7 @@ def _statuses(values: Iterable[str] | None) -> frozenset[str] | None:
         return None
     if isinstance(values, str):
         values = values.split(",")
-    return frozenset(s for s in (wire.normalise_status(v) for v in values) if s)
+    return frozenset(s for s in (call_logs.normalise_status(v) for v in values) if s)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class OutcomePolicy:
         With neither threshold, one failed call fails the task.
     """
 
-    success_statuses: frozenset[str] = wire.SUCCESS_STATUSES
+    success_statuses: frozenset[str] = call_logs.SUCCESS_STATUSES
     failure_statuses: frozenset[str] | None = None
     min_success_ratio: float | None = None
     max_failed: int | None = None
@@ -86,13 +87,13 @@ class OutcomePolicy:
         if success is not None and not success:
             raise KaleyraInputError("success_statuses", success_statuses, "must name at least one status")
         failure = _statuses(failure_statuses)
-        overlap = (success or wire.SUCCESS_STATUSES) & (failure or frozenset())
+        overlap = (success or call_logs.SUCCESS_STATUSES) & (failure or frozenset())
         if overlap:
             raise KaleyraInputError(
                 "failure_statuses", failure_statuses, f"{sorted(overlap)} also count as success"
             )
         return cls(
-            success_statuses=success if success is not None else wire.SUCCESS_STATUSES,
+            success_statuses=success if success is not None else call_logs.SUCCESS_STATUSES,
             failure_statuses=failure,
             min_success_ratio=float(min_success_ratio) if min_success_ratio is not None else None,
             max_failed=int(max_failed) if max_failed is not None else None,
@@ -110,10 +111,10 @@ class OutcomePolicy:
     def from_dict(cls, data: Mapping[str, Any]) -> OutcomePolicy:
         return cls.build(**data)
 
-    def succeeded(self, outcome: wire.CallOutcome) -> bool:
+    def succeeded(self, outcome: CallOutcome) -> bool:
         return outcome.status in self.success_statuses
 
-    def failed(self, outcome: wire.CallOutcome) -> bool:
+    def failed(self, outcome: CallOutcome) -> bool:
         if outcome.category is StatusCategory.PENDING or self.succeeded(outcome):
             return False
         return self.failure_statuses is None or (outcome.status or "") in self.failure_statuses
@@ -132,7 +133,7 @@ class OutcomePolicy:
 class Tally:
     """The outcomes of one poll, counted the ways the policy and the summary need."""
 
-    outcomes: list[wire.CallOutcome]
+    outcomes: list[CallOutcome]
     policy: OutcomePolicy
     counts: Counter[str] = field(init=False)
 
@@ -144,18 +145,18 @@ class Tally:
         return [o.number for o in self.outcomes if o.category is StatusCategory.PENDING]
 
     @property
-    def configuration_failures(self) -> list[wire.CallOutcome]:
+    def configuration_failures(self) -> list[CallOutcome]:
         return [o for o in self.outcomes if o.category is StatusCategory.CONFIGURATION and self.failed(o)]
 
-    def failed(self, outcome: wire.CallOutcome) -> bool:
+    def failed(self, outcome: CallOutcome) -> bool:
         return self.policy.failed(outcome)
 
     @property
-    def failures(self) -> list[wire.CallOutcome]:
+    def failures(self) -> list[CallOutcome]:
         return [o for o in self.outcomes if self.policy.failed(o)]
 
     @property
-    def successes(self) -> list[wire.CallOutcome]:
+    def successes(self) -> list[CallOutcome]:
         return [o for o in self.outcomes if self.policy.succeeded(o)]
 
     @property
@@ -169,11 +170,11 @@ class Tally:
         return not self.pending or bool(self.configuration_failures) or self.hopeless
 
 
-def tally(watch: wire.CallWatch, records: Sequence[wire.CallRecord], policy: OutcomePolicy) -> Tally:
-    return Tally(wire.correlate(watch, records), policy)
+def tally(watch: correlation.CallWatch, records: Sequence[call_logs.CallRecord], policy: OutcomePolicy) -> Tally:
+    return Tally(correlation.correlate(watch, records), policy)
 
 
-def result_of(watch: wire.CallWatch, outcomes: Sequence[wire.CallOutcome]) -> dict[str, Any]:
+def result_of(watch: correlation.CallWatch, outcomes: Sequence[CallOutcome]) -> dict[str, Any]:
     """The JSON result of a wait (the XCom value): per-number rows and counts per category."""
     counts = Counter(o.category.value for o in outcomes)
     statuses = Counter(o.status or "PENDING" for o in outcomes)
@@ -188,14 +189,14 @@ def result_of(watch: wire.CallWatch, outcomes: Sequence[wire.CallOutcome]) -> di
     }
 
 
-def outcomes_in(result: Mapping[str, Any]) -> list[wire.CallOutcome]:
+def outcomes_in(result: Mapping[str, Any]) -> list[CallOutcome]:
     """The outcomes back from a result (an event payload survives JSON)."""
     outcomes = []
     for row in result.get("calls", []):
         status = None if row.get("status") in (None, "PENDING") else row["status"]
         outcomes.append(
-            wire.CallOutcome(
-                row["number"], status, wire.status_category(status), row.get("call_id"), row.get("duration")
+            CallOutcome(
+                row["number"], status, call_logs.status_category(status), row.get("call_id"), row.get("duration")
             )
         )
     return outcomes
@@ -225,7 +226,7 @@ def failure_for(
         for o in broken:
             by_status.setdefault(o.status or "", []).append(o.number)
         reasons = "; ".join(
-            f"{status} ({wire.status_meaning(status)}) for {_numbers(numbers)}"
+            f"{status} ({call_logs.status_meaning(status)}) for {_numbers(numbers)}"
             for status, numbers in by_status.items()
         )
         return KaleyraFlowBrokenError(
@@ -242,9 +243,21 @@ def failure_for(
     if state.pending and timed_out:
         return KaleyraCallsTimeoutError(
             f"Timed out waiting for {where}: {len(state.pending)} of {len(state.outcomes)} numbers have no "
-            f"final status yet: {_numbers(state.pending)}"
+            f"final status yet: {_numbers(state.pending)}{_unread(result)}"
         )
     return None
+
+
+def _unread(result: Mapping[str, Any]) -> str:
+    """Why a pending number may be in the call log after all: what the listing could not read."""
+    notes = []
+    if result.get("listing_cut_off"):
+        cut_off = result["listing_cut_off"]
+        notes.append(f"the call-log listing was cut off ({cut_off}), so they may be in the part not read")
+    if result.get("unreadable_count"):
+        shown = "; ".join(result.get("unreadable_entries") or [])
+        notes.append(f"{result['unreadable_count']} call-log entries could not be read: {shown}")
+    return ". Note: " + ". ".join(notes) if notes else ""
 
 
 def _numbers(numbers: Sequence[str], limit: int = 50) -> str:

@@ -9,21 +9,16 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from airflow_provider_kaleyra import wire
-from airflow_provider_kaleyra.exceptions import KaleyraInputError
+import pendulum
 
-#: E.164: a plus and 8 to 15 digits, not starting with 0.
-E164 = re.compile(r"^\+[1-9]\d{7,14}$")
-#: With ``prefix`` Kaleyra adds the country code, so bare digits are accepted.
-LOCAL_NUMBER = re.compile(r"^\d{4,15}$")
-PREFIX = re.compile(r"^\+?[1-9]\d{0,3}$")
-#: Separators people type inside numbers; removed before checking.
-NUMBER_PUNCTUATION = re.compile(r"[\s\-().]")
+from airflow_provider_kaleyra import correlation, numbers, wire
+from airflow_provider_kaleyra.exceptions import KaleyraInputError
 
 
 def _as_list(parameter: str, value: Any) -> list[Any]:
@@ -53,13 +48,15 @@ def _as_list(parameter: str, value: Any) -> list[Any]:
 
 @dataclass(frozen=True)
 class Numbers:
-    """The callees, cleaned, in the caller's order, each once."""
+    """The callees as full E.164 numbers (see ``numbers``), in the caller's order, each once."""
 
     numbers: tuple[str, ...]
-    #: Numbers given more than once; dialled once, reported to the user.
+    #: Entries naming a number already listed (in any spelling); dialled once, reported.
     duplicates: tuple[str, ...]
     #: Entries that are not phone numbers, left out with ``on_invalid_number="skip"``.
     invalid: tuple[str, ...] = ()
+    #: The country code of ``prefix``, if one was given.
+    country_code: str | None = None
 
 
 #: What to do with an entry of ``to`` that is not a phone number.
@@ -87,37 +84,36 @@ def check_max_active_requests(value: Any) -> int:
 def parse_numbers(
     to: Any, *, prefix: str | None = None, parameter: str = "to", on_invalid_number: str = "fail"
 ) -> Numbers:
-    """Clean, check and de-duplicate the callees.
+    """Check the callees and turn each into its full E.164 number, once.
+
+    ``8830907301`` with prefix ``+91`` and ``+91 88309 07301`` are one person: the
+    second is a duplicate, dialled once.
 
     :param on_invalid_number: ``"fail"`` raises on the first entry that is not a phone
         number; ``"skip"`` leaves such entries out and lists them in ``Numbers.invalid``.
     """
     skip = check_on_invalid_number(on_invalid_number) == "skip"
     invalid: list[str] = []
-    raw = _as_list(parameter, to)
     cleaned: list[str] = []
     seen: set[str] = set()
     duplicates: list[str] = []
-    pattern = LOCAL_NUMBER if prefix else E164
-    expected = "digits only (prefix is given)" if prefix else "E.164: '+' and 8 to 15 digits"
-    for item in raw:
+    for item in _as_list(parameter, to):
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             if skip:
                 invalid.append(repr(item))
                 continue
             raise KaleyraInputError(parameter, item, "each number must be a string")
-        number = NUMBER_PUNCTUATION.sub("", str(item))
-        if not number and not str(item).strip():
+        if not str(item).strip():
             continue  # "a,,b" or a trailing comma
-        if prefix and number.startswith("+") and E164.match(number):
-            pass  # a full international number is fine even with a prefix
-        elif not pattern.match(number):
+        try:
+            number = numbers.full_number(str(item), prefix)
+        except numbers.NotANumber as error:
             if skip:
                 invalid.append(str(item))
                 continue
-            raise KaleyraInputError(parameter, item, f"not a phone number; expected {expected}")
+            raise KaleyraInputError(parameter, item, f"not a phone number: {error}") from None
         if number in seen:
-            duplicates.append(number)
+            duplicates.append(str(item).strip() if str(item).strip() == number else f"{str(item).strip()} ({number})")
             continue
         seen.add(number)
         cleaned.append(number)
@@ -126,7 +122,9 @@ def parse_numbers(
         if invalid:
             problem = f"no valid phone number given ({len(invalid)} skipped as invalid)"
         raise KaleyraInputError(parameter, to, problem)
-    return Numbers(tuple(cleaned), tuple(duplicates), tuple(invalid))
+    return Numbers(
+        tuple(cleaned), tuple(duplicates), tuple(invalid), numbers.country_code(prefix) if prefix else None
+    )
 
 
 def check_bridge(value: Any) -> str:
@@ -136,9 +134,9 @@ def check_bridge(value: Any) -> str:
         value = f"+{value}"
     if not isinstance(value, str) or not value.strip():
         raise KaleyraInputError("bridge", value, "the DID to call from is required, as a string in E.164")
-    number = NUMBER_PUNCTUATION.sub("", value)
-    if not E164.match(number):
-        raise KaleyraInputError("bridge", value, "not E.164: '+', country code and number")
+    number = numbers.PUNCTUATION.sub("", value)
+    if not numbers.E164.fullmatch(number):
+        raise KaleyraInputError("bridge", value, "not E.164: '+', country code and number, ASCII digits")
     return number
 
 
@@ -158,8 +156,10 @@ def check_prefix(value: Any) -> str | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
-    if not PREFIX.match(text):
-        raise KaleyraInputError("prefix", value, "a country code such as '+91' or '1'")
+    try:
+        numbers.country_code(text)
+    except numbers.NotANumber as error:
+        raise KaleyraInputError("prefix", value, str(error)) from None
     return text
 
 
@@ -169,30 +169,53 @@ def check_count(parameter: str, value: Any) -> int | None:
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+        exact = number == float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float("inf")
         raise KaleyraInputError(parameter, value, "must be a whole number") from None
-    if isinstance(value, bool) or number < 0 or number != float(value):
+    if isinstance(value, bool) or number < 0 or not exact:
         raise KaleyraInputError(parameter, value, "must be a whole number, 0 or more")
     return number
 
 
-def check_time(value: Any) -> dt.datetime | str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise KaleyraInputError("time", value, "a naive datetime is ambiguous; give it a timezone")
-        return value
+def _moment(parameter: str, value: Any) -> dt.datetime:
+    """An aware datetime from a datetime or an ISO 8601 string with an offset; naive is refused."""
     if isinstance(value, str):
-        return value.strip()
-    raise KaleyraInputError("time", value, "a timezone-aware datetime or a string")
+        try:
+            parsed = pendulum.parse(value.strip(), strict=True, tz=None)
+        except (ValueError, TypeError):
+            raise KaleyraInputError(parameter, value, "not an ISO 8601 date and time") from None
+        if not isinstance(parsed, dt.datetime):
+            raise KaleyraInputError(parameter, value, "a date and time is needed, not only a date or a duration")
+        value = parsed
+    if not isinstance(value, dt.datetime):
+        raise KaleyraInputError(parameter, value, "a timezone-aware datetime or an ISO 8601 string with offset")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise KaleyraInputError(
+            parameter, value, "has no timezone, so the moment is ambiguous; give an offset such as +05:30 or Z"
+        )
+    return dt.datetime.fromtimestamp(value.timestamp(), dt.timezone.utc)
 
 
-def check_url(parameter: str, value: Any) -> str | None:
+def check_time(value: Any, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When Kaleyra should place the calls: an aware moment, not in the past."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not re.match(r"^https?://\S+$", value.strip()):
-        raise KaleyraInputError(parameter, value, "an http(s) URL")
+    moment = _moment("time", value)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if moment < now.replace(microsecond=0):
+        raise KaleyraInputError("time", value, f"is in the past (now is {wire.format_time(now)})")
+    return moment
+
+
+URL = re.compile(r"https?://[^\s/?#]+\S*", re.ASCII)
+
+
+def check_url(parameter: str, value: Any, *, required: bool = False) -> str | None:
+    """An http(s) URL with a host; empty means "none" unless ``required``."""
+    if (value is None or value == "") and not required:
+        return None
+    if not isinstance(value, str) or not URL.fullmatch(value.strip()):
+        raise KaleyraInputError(parameter, value, "an http(s) URL with a host")
     return value.strip()
 
 
@@ -200,10 +223,13 @@ def check_custom(value: Any) -> str | Mapping[str, Any] | None:
     if value is None or value == "":
         return None
     if isinstance(value, Mapping):
+        keys = [k for k in value if not isinstance(k, str)]
+        if keys:
+            raise KaleyraInputError("custom", value, f"keys must be strings, not {keys[0]!r}")
         try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            raise KaleyraInputError("custom", value, "a mapping must be JSON-serialisable") from None
+            wire.encode_custom(value, correlation_token="probe")
+        except (TypeError, ValueError) as error:
+            raise KaleyraInputError("custom", value, f"must be JSON-serialisable ({error})") from None
         return dict(value)
     if isinstance(value, str):
         return value
@@ -242,7 +268,7 @@ def check_callback(value: Any) -> dict[str, dict[str, list[str]]] | None:
             listed = [str(i) for i in _as_list(f"callback[{event!r}][{kind!r}]", items)]
             if kind == "url":
                 for item in listed:
-                    check_url(f"callback[{event!r}]['url']", item)
+                    check_url(f"callback[{event!r}]['url']", item, required=True)
             entry[kind] = listed
             total += len(listed)
         result[key] = entry
@@ -276,13 +302,11 @@ def outbound_calls(
     on_invalid_number: str = "fail",
 ) -> tuple[list[wire.OutboundCall], Numbers]:
     """Validate everything, then split the callees into requests Kaleyra accepts."""
-    checked_prefix = check_prefix(prefix)
-    callees = parse_numbers(to, prefix=checked_prefix, on_invalid_number=on_invalid_number)
+    callees = parse_numbers(to, prefix=check_prefix(prefix), on_invalid_number=on_invalid_number)
     template = wire.OutboundCall(
         to=(),
         bridge=check_bridge(bridge),
         flow_id=check_flow_id(flow_id),
-        prefix=checked_prefix,
         retry=check_count("retry", retry),
         time=check_time(time),
         timeout=check_count("timeout", timeout),
@@ -304,16 +328,7 @@ def _aware_iso(parameter: str, value: Any) -> str | None:
     """An ISO 8601 UTC string from an aware datetime or an ISO string with an offset."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise KaleyraInputError(parameter, value, "not an ISO 8601 date and time") from None
-    if not isinstance(value, dt.datetime):
-        raise KaleyraInputError(parameter, value, "a timezone-aware datetime or an ISO 8601 string")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise KaleyraInputError(parameter, value, "a naive date and time is ambiguous; give it a timezone")
-    return wire.format_time(value)
+    return wire.format_time(_moment(parameter, value))
 
 
 def call_watch(
@@ -324,7 +339,8 @@ def call_watch(
     start_time: Any = None,
     end_time: Any = None,
     flow_id: Any = None,
-) -> wire.CallWatch:
+    prefix: Any = None,
+) -> correlation.CallWatch:
     """What to wait for: the operator's XCom record, or explicit numbers and a time window."""
     if isinstance(record, str) and record.strip():
         try:
@@ -338,19 +354,20 @@ def call_watch(
         if not isinstance(record, Mapping):
             raise KaleyraInputError("record", record, "the submission record must be a mapping")
         try:
-            watch = wire.watch_from_record(record)
+            watch = correlation.watch_from_record(record)
         except ValueError as error:
             raise KaleyraInputError("record", record, str(error)) from None
         _aware_iso("record.submitted_at", watch.start_time)
         return watch
     if numbers is None:
         raise KaleyraInputError("record", record, "give the operator's record, or numbers and start_time")
-    callees = parse_numbers(numbers, parameter="numbers").numbers
+    callees = parse_numbers(numbers, parameter="numbers", prefix=check_prefix(prefix))
     start = _aware_iso("start_time", start_time)
     if start is None:
         raise KaleyraInputError("start_time", start_time, "required with numbers: when the calls were placed")
-    return wire.CallWatch(
-        numbers=callees,
+    return correlation.CallWatch(
+        numbers=callees.numbers,
+        country_code=callees.country_code,
         bridge=check_bridge(bridge) if bridge not in (None, "") else None,
         start_time=start,
         end_time=_aware_iso("end_time", end_time),
@@ -362,6 +379,6 @@ def check_seconds(parameter: str, value: Any) -> float:
     """A positive number of seconds (a timedelta is accepted too)."""
     if isinstance(value, dt.timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise KaleyraInputError(parameter, value, "a positive number of seconds")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise KaleyraInputError(parameter, value, "a positive, finite number of seconds")
     return float(value)

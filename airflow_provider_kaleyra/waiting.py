@@ -16,17 +16,21 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kaleyra import outcomes, wire
+from airflow_provider_kaleyra import correlation, outcomes
 from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError, KaleyraTransientError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from airflow_provider_kaleyra.call_logs import CallLogListing
 
 DONE, TIMEOUT, ERROR = "done", "timeout", "error"
 #: Consecutive failed polls after which a wait gives up with an error event.
 DEFAULT_MAX_POLL_FAILURES = 5
 #: The longest pause between polls after failures.
 MAX_POLL_BACKOFF = 300.0
+#: Unreadable call-log entries quoted in the result (all are counted).
+UNREADABLE_SHOWN = 20
 
 
 def utc_now() -> dt.datetime:
@@ -45,7 +49,7 @@ def deadline_after(start: str | dt.datetime, seconds: float) -> str:
 class Wait:
     """One wait: which calls, by which policy, until when. JSON round-trips via ``as_kwargs``."""
 
-    watch: wire.CallWatch
+    watch: correlation.CallWatch
     policy: outcomes.OutcomePolicy
     deadline: str
     poll_interval: float = 30.0
@@ -63,7 +67,7 @@ class Wait:
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Wait:
         return cls(
-            watch=wire.CallWatch.from_dict(kwargs["watch"]),
+            watch=correlation.CallWatch.from_dict(kwargs["watch"]),
             policy=outcomes.OutcomePolicy.from_dict(kwargs["policy"]),
             deadline=kwargs["deadline"],
             poll_interval=float(kwargs.get("poll_interval", 30.0)),
@@ -73,12 +77,16 @@ class Wait:
     def seconds_left(self, now: dt.datetime | None = None) -> float:
         return (dt.datetime.fromisoformat(self.deadline) - (now or utc_now())).total_seconds()
 
-    def after_poll(self, page: wire.CallLogPage, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    def after_poll(self, listing: CallLogListing, now: dt.datetime | None = None) -> dict[str, Any] | None:
         """The event this poll ends the wait with, or None to poll again."""
-        state = outcomes.tally(self.watch, page.records, self.policy)
+        state = outcomes.tally(self.watch, listing.records, self.policy)
         result = outcomes.result_of(self.watch, state.outcomes)
-        if page.problems:
-            result["unreadable_entries"] = page.problems[:20]
+        if listing.problems:
+            # Reported, never dropped: an unreadable entry may be one of the pending calls.
+            result["unreadable_entries"] = listing.problems[:UNREADABLE_SHOWN]
+            result["unreadable_count"] = len(listing.problems)
+        if listing.cut_off:
+            result["listing_cut_off"] = listing.cut_off
         if state.settled:
             return {"status": DONE, "result": result}
         if self.seconds_left(now) <= 0:
@@ -117,7 +125,7 @@ def error_event(error: BaseException, failed_polls: int) -> dict[str, Any]:
 
 def wait_sync(
     wait: Wait,
-    fetch: Callable[[wire.CallLogQuery], wire.CallLogPage],
+    fetch: Callable[..., CallLogListing],
     log: Any,
     *,
     sleep: Callable[[float], Any] = time.sleep,
@@ -126,7 +134,7 @@ def wait_sync(
     failed_polls = 0
     while True:
         try:
-            page = fetch(wait.watch.query())
+            listing = fetch(wait.watch.query(), max_pages=wait.watch.page_budget())
         except (KaleyraError, OSError) as error:
             failed_polls += 1
             event = wait.after_failure(error, failed_polls, log)
@@ -135,7 +143,7 @@ def wait_sync(
             pause = wait.pause_after_failure(failed_polls)
         else:
             failed_polls = 0
-            event = wait.after_poll(page)
+            event = wait.after_poll(listing)
             if event is not None:
                 return event
             pause = wait.poll_interval

@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         name, _, value = conn.partition("=")
         os.environ[name] = value
 
-        from airflow_provider_kaleyra import wire
         from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
         from airflow_provider_kaleyra.outcomes import OutcomePolicy
         from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         policy = OutcomePolicy.build(max_failed=1).as_dict()
         triggers = [
             KaleyraCallStatusTrigger(
-                watch=wire.watch_from_record(s.as_dict()).as_dict(),
+                watch=correlation.watch_from_record(s.as_dict()).as_dict(),
                 policy=policy,
                 deadline=deadline,
                 poll_interval=args.poll_interval,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time as time_module
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_kaleyra import __version__, validation, wire
+from airflow_provider_kaleyra import __version__, call_logs, validation, wire
 from airflow_provider_kaleyra.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -19,9 +20,33 @@ from airflow_provider_kaleyra.connection import (
 from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, Exchange, RetryPolicy
 
 if TYPE_CHECKING:
+    import logging
     from collections.abc import Callable, Mapping
 
 USER_AGENT = f"airflow-provider-kaleyra/{__version__}"
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """One outbound request, built to the last byte and ready to leave."""
+
+    call: wire.OutboundCall
+    request: requests.PreparedRequest
+    #: What it asks for, short and without secrets (numbers, bridge, flow).
+    summary: str
+
+
+def note_listing(listing: call_logs.CallLogListing, log: logging.Logger | Any) -> None:
+    """Say once per process which code a listing carried, and every time it was cut off."""
+    for code in sorted(listing.codes):
+        if call_logs.first_sighting(code):
+            log.info(
+                "Kaleyra's call-log listing answered with code %s; no documentation names a success code, "
+                "so any answer whose error is empty is read as a listing",
+                code,
+            )
+    if listing.cut_off:
+        log.warning("Kaleyra's call-log listing was cut off: %s", listing.cut_off)
 
 
 def _nothing_was_sent(error: requests.RequestException) -> bool:
@@ -111,6 +136,7 @@ class KaleyraHook(BaseHook):
             "region": field("region", any_of(list(wire.REGION_BASE_URLS))),
             "base_url": field("base_url", Optional()),
             "timeout": field("timeout", Optional()),
+            "timezone": field("timezone", Optional()),
         }
 
     # ------------------------------------------------------------------ plumbing
@@ -138,31 +164,42 @@ class KaleyraHook(BaseHook):
             self.session.close()
             del self.__dict__["session"]
 
-    def _exchange(
+    def _request(
         self,
         method: str,
         url: str,
         *,
-        action: str,
-        idempotent: bool,
         data: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+    ) -> requests.PreparedRequest:
+        """The request with the session's headers, built completely: nothing is sent yet."""
+        return self.session.prepare_request(
+            requests.Request(method, url, data=data, params=params, headers=dict(headers or {}))
+        )
+
+    def _exchange(
+        self,
+        request: requests.PreparedRequest,
+        *,
+        action: str,
+        idempotent: bool,
         sent: str | None = None,
+        succeeded: Callable[[wire.Reply], bool] | None = None,
     ) -> wire.Reply:
-        """Send, retry where ``retry`` allows, and return Kaleyra's successful reply.
+        """Send, send again where ``retry`` allows, and return Kaleyra's successful reply.
 
         Anything else becomes the exception ``exceptions`` chooses for it.
         """
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        options = self.session.merge_environment_settings(request.url, {}, None, None, None)
         exchange = Exchange(self.retry_policy, action, idempotent, self.settings.base_url, sent)
+        is_success = succeeded or (lambda reply: reply.ok)
         while True:
             reply: wire.Reply | None = None
             error: requests.RequestException | None = None
             try:
-                response = self.session.request(
-                    method, url, data=data, params=params, headers=headers, timeout=timeout
-                )
+                response = self.session.send(request, timeout=timeout, **options)
             except requests.RequestException as failure:
                 error = failure
                 delay = exchange.failed(
@@ -170,7 +207,7 @@ class KaleyraHook(BaseHook):
                 )
             else:
                 reply = wire.parse_reply(response.status_code, response.content, response.headers)
-                if reply.ok:
+                if is_success(reply):
                     return reply
                 delay = exchange.failed(Attempt.ANSWERED, reply)
             self.log.warning("%s; trying again in %.1fs", exchange.describe(reply, error), delay)
@@ -178,21 +215,33 @@ class KaleyraHook(BaseHook):
 
     # ------------------------------------------------------------------ API
 
-    def submit(self, call: wire.OutboundCall) -> wire.Submission:
-        """Send one validated outbound request (at most 100 numbers) exactly once."""
+    def prepare_submit(self, call: wire.OutboundCall) -> PreparedCall:
+        """Build one validated outbound request (at most 100 numbers); nothing is sent.
+
+        Whatever goes wrong while building (the connection, the form) goes wrong here,
+        before ``send_submit``: the request then certainly never left.
+        """
         form = wire.encode_outbound_form(call)
-        sent = wire.redacted_summary(form)
-        self.log.debug("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
-        reply = self._exchange(
+        request = self._request(
             "POST",
             wire.outbound_url(self.settings.base_url, self.settings.sid),
             data=form,
             headers={"Content-Type": wire.FORM_CONTENT_TYPE},
-            action=f"trigger flow {call.flow_id}",
-            idempotent=False,
-            sent=sent,
+        )
+        return PreparedCall(call, request, wire.redacted_summary(form))
+
+    def send_submit(self, prepared: PreparedCall) -> wire.Submission:
+        """Send a prepared outbound request; sent again only where ``retry`` proves it safe."""
+        call = prepared.call
+        self.log.debug("Triggering Kaleyra flow %s: %s", call.flow_id, prepared.summary)
+        reply = self._exchange(
+            prepared.request, action=f"trigger flow {call.flow_id}", idempotent=False, sent=prepared.summary
         )
         return wire.submission_from(call, reply)
+
+    def submit(self, call: wire.OutboundCall) -> wire.Submission:
+        """Build and send one validated outbound request (at most 100 numbers) at most once."""
+        return self.send_submit(self.prepare_submit(call))
 
     def trigger_outbound_flow(
         self,
@@ -214,8 +263,7 @@ class KaleyraHook(BaseHook):
     def list_numbers(self) -> list[dict[str, Any]]:
         """The account's subscribed numbers (read-only)."""
         reply = self._exchange(
-            "GET",
-            wire.subscriptions_url(self.settings.base_url, self.settings.sid),
+            self._request("GET", wire.subscriptions_url(self.settings.base_url, self.settings.sid)),
             action="list subscribed numbers",
             idempotent=True,
         )
@@ -234,18 +282,28 @@ class KaleyraHook(BaseHook):
             + (f" ({', '.join(voice[:5])})" if voice else "")
         )
 
-    def call_logs(self, query: wire.CallLogQuery, *, page_size: int = wire.CALL_LOGS_PAGE_SIZE) -> wire.CallLogPage:
+    def call_logs(
+        self,
+        query: call_logs.CallLogQuery,
+        *,
+        page_size: int = call_logs.PAGE_SIZE,
+        max_pages: int = call_logs.MIN_PAGES,
+    ) -> call_logs.CallLogListing:
         """Every call matching ``query`` (read-only, paged; each page retried like any GET).
 
-        One listing per poll covers a whole submission; ``problems`` lists entries that
-        could not be read.
+        ``problems`` lists entries that could not be read and ``cut_off`` says where the
+        listing stopped early, if it did.
         """
-        url = wire.call_logs_url(self.settings.base_url, self.settings.sid)
-        pager = wire.CallLogPager(query, page_size)
-        while (request := pager.next_request()) is not None:
-            params, headers = request
+        url = call_logs.call_logs_url(self.settings.base_url, self.settings.sid)
+        pager = call_logs.CallLogPager(query, page_size, self.settings.timezone, max_pages)
+        while (page := pager.next_request()) is not None:
             reply = self._exchange(
-                "GET", url, params=params, headers=headers, action="list call logs", idempotent=True
+                self._request("GET", url, params=page.params, data=page.body, headers=page.headers),
+                action="list call logs",
+                idempotent=True,
+                succeeded=call_logs.listing_succeeded,
             )
-            pager.add(reply.data)
-        return pager.result()
+            pager.add(reply)
+        listing = pager.result()
+        note_listing(listing, self.log)
+        return listing

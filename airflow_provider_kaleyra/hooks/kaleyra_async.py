@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, wire
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID, KaleyraSettings, settings_from_connection
-from airflow_provider_kaleyra.hooks.kaleyra import USER_AGENT
+from airflow_provider_kaleyra.hooks.kaleyra import USER_AGENT, note_listing
 from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, Exchange, RetryPolicy
 
 if TYPE_CHECKING:
@@ -92,67 +92,82 @@ class KaleyraAsyncHook(BaseHook):
     ) -> None:
         await self.aclose()
 
-    async def exchange(
+    async def _request(
         self,
         method: str,
         url: str,
         *,
-        action: str,
-        idempotent: bool,
         data: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """The request with the client's headers, built completely: nothing is sent yet."""
+        client = await self.client()
+        return client.build_request(method, url, data=data, params=params, headers=headers)
+
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        *,
+        action: str,
+        idempotent: bool,
         sent: str | None = None,
+        succeeded: Callable[[wire.Reply], bool] | None = None,
     ) -> wire.Reply:
-        """Send, retry where ``retry`` allows, and return Kaleyra's successful reply."""
+        """Send, send again where ``retry`` allows, and return Kaleyra's successful reply."""
         settings = await self.settings()
         client = await self.client()
         exchange = Exchange(self.retry_policy, action, idempotent, settings.base_url, sent)
+        is_success = succeeded or (lambda reply: reply.ok)
         while True:
             reply: wire.Reply | None = None
             error: httpx.HTTPError | None = None
             try:
-                response = await client.request(method, url, data=data, params=params, headers=headers)
+                response = await client.send(request)
             except httpx.HTTPError as failure:
                 error = failure
                 outcome = Attempt.NOT_SENT if isinstance(error, _NOT_SENT) else Attempt.MAYBE_SENT
                 delay = exchange.failed(outcome, error=error)
             else:
                 reply = wire.parse_reply(response.status_code, response.content, response.headers)
-                if reply.ok:
+                if is_success(reply):
                     return reply
                 delay = exchange.failed(Attempt.ANSWERED, reply)
             self.log.warning("%s; trying again in %.1fs", exchange.describe(reply, error), delay)
             await self._sleep(delay)
 
     async def submit(self, call: wire.OutboundCall) -> wire.Submission:
-        """Send one validated outbound request (at most 100 numbers) exactly once."""
+        """Build, then send one validated outbound request (at most 100 numbers) at most once."""
         settings = await self.settings()
         form = wire.encode_outbound_form(call)
         sent = wire.redacted_summary(form)
-        self.log.info("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
-        reply = await self.exchange(
+        request = await self._request(
             "POST",
             wire.outbound_url(settings.base_url, settings.sid),
             data=form,
             headers={"Content-Type": wire.FORM_CONTENT_TYPE},
-            action=f"trigger flow {call.flow_id}",
-            idempotent=False,
-            sent=sent,
         )
+        self.log.info("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
+        reply = await self._exchange(request, action=f"trigger flow {call.flow_id}", idempotent=False, sent=sent)
         return wire.submission_from(call, reply)
 
     async def call_logs(
-        self, query: wire.CallLogQuery, *, page_size: int = wire.CALL_LOGS_PAGE_SIZE
-    ) -> wire.CallLogPage:
+        self,
+        query: call_logs.CallLogQuery,
+        *,
+        page_size: int = call_logs.PAGE_SIZE,
+        max_pages: int = call_logs.MIN_PAGES,
+    ) -> call_logs.CallLogListing:
         """Every call matching ``query``; the async twin of ``KaleyraHook.call_logs``."""
         settings = await self.settings()
-        url = wire.call_logs_url(settings.base_url, settings.sid)
-        pager = wire.CallLogPager(query, page_size)
-        while (request := pager.next_request()) is not None:
-            params, headers = request
-            reply = await self.exchange(
-                "GET", url, params=params, headers=headers, action="list call logs", idempotent=True
+        url = call_logs.call_logs_url(settings.base_url, settings.sid)
+        pager = call_logs.CallLogPager(query, page_size, settings.timezone, max_pages)
+        while (page := pager.next_request()) is not None:
+            request = await self._request("GET", url, params=page.params, data=page.body, headers=page.headers)
+            reply = await self._exchange(
+                request, action="list call logs", idempotent=True, succeeded=call_logs.listing_succeeded
             )
-            pager.add(reply.data)
-        return pager.result()
+            pager.add(reply)
+        listing = pager.result()
+        note_listing(listing, self.log)
+        return listing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -17,11 +18,60 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kaleyra import outcomes, validation
+    from airflow_provider_kaleyra.campaign import CampaignResult
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 
 #: The XCom key of the submission record when the task waits for outcomes.
 SUBMISSION_XCOM_KEY = "submission"
+#: Above this many numbers the XCom record carries counts and batch ranges, not every number.
+XCOM_NUMBERS_LIMIT = 1000
+
+
+def submission_record(
+    result: CampaignResult,
+    calls: Sequence[wire.OutboundCall],
+    callees: validation.Numbers,
+    *,
+    xcom_numbers_limit: int = XCOM_NUMBERS_LIMIT,
+) -> dict[str, Any]:
+    """The operator's XCom: one JSON record summarising every batch of the campaign.
+
+    ``numbers`` (full E.164) and ``call_ids`` list everything when the campaign has at
+    most ``xcom_numbers_limit`` numbers; above that they are left out
+    (``numbers_in_xcom`` is false), each batch keeps its first and last number, and the
+    full list is in the stored state (``state_location``; see ``batch_state``).
+    """
+    entries = result.entries
+    count = sum(e.size for e in entries)
+    whole = count <= xcom_numbers_limit
+    return {
+        "code": entries[0].code,
+        "message": entries[0].message,
+        "numbers": [n for call in calls for n in call.to] if whole else [],
+        "numbers_count": count,
+        "numbers_in_xcom": whole,
+        "bridge": calls[0].bridge,
+        "flow_id": calls[0].flow_id,
+        "country_code": callees.country_code,
+        "submitted_at": min(e.submitted_at or e.since for e in entries),
+        "correlation_token": calls[0].correlation_token,
+        "call_ids": [c for e in entries for c in e.call_ids] if whole else [],
+        "duplicates_dropped": list(callees.duplicates),
+        "invalid_skipped": list(callees.invalid),
+        "state_location": result.location,
+        "batches_reused": result.reused,
+        "batches": [
+            {
+                "size": e.size,
+                "code": e.code,
+                "submitted_at": e.submitted_at or e.since,
+                "first": e.first,
+                "last": e.last,
+            }
+            for e in entries
+        ],
+    }
 
 
 def task_correlation_token(context: Context) -> str:
@@ -38,16 +88,19 @@ class KaleyraOutboundCallOperator(BaseOperator):
     instance (see ``campaign``). The return value (XCom) records what Kaleyra
     accepted: ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
     ``submitted_at`` (UTC), ``correlation_token`` and one entry per request in
-    ``batches`` (see ``campaign.campaign_record``).
+    ``batches`` (see :func:`submission_record`).
 
-    :param to: the callees: E.164 numbers as a list or a comma-separated string
-        (digits only when ``prefix`` is given). A number given twice is dialled once.
+    :param to: the callees: E.164 numbers as a list or a comma-separated string; with
+        ``prefix``, national numbers too. Spaces, dashes, dots and brackets are ignored.
+        A number given twice, in any spelling, is dialled once.
     :param bridge: the account's DID the calls come from, E.164.
     :param flow_id: the Flow ID copied from Flow Builder's "Existing Flows"; exactly one.
     :param kaleyra_conn_id: the Airflow connection of type ``kaleyra``.
-    :param prefix: a country code Kaleyra puts in front of ``to``.
+    :param prefix: the country code of national numbers in ``to`` (``"+91"``); the
+        provider applies it and sends whole E.164 numbers.
     :param retry: how many times Kaleyra retries an unanswered call.
-    :param time: when Kaleyra should place the calls: a timezone-aware datetime or a string.
+    :param time: when Kaleyra should place the calls: a timezone-aware datetime or an
+        ISO 8601 string with an offset, not in the past.
     :param timeout: Kaleyra's outbound timeout for the call.
     :param delay: Kaleyra's delay option.
     :param interval: Kaleyra's interval between retries.
@@ -152,6 +205,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
             validation.check_seconds("poll_interval", poll_interval)
             validation.check_seconds("wait_timeout", wait_timeout)
 
+    @cached_property
     def hook(self) -> KaleyraHook:
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
@@ -162,17 +216,19 @@ class KaleyraOutboundCallOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Send every batch at most once across tries; the XCom record of all of them."""
         from airflow_provider_kaleyra import batch_state
-        from airflow_provider_kaleyra.campaign import Campaign, call_log_check, campaign_record
+        from airflow_provider_kaleyra.campaign import Campaign
 
-        hook = self.hook()
+        hook = self.hook
         _ = hook.settings  # a broken connection fails here, before anything is sent
         _ = hook.session  # created once here, then shared by the worker threads
         store = batch_state.store_for(context, task_correlation_token(context))
         try:
             result = Campaign(
-                submit=hook.submit,
+                prepare=hook.prepare_submit,
+                send=hook.send_submit,
                 calls=calls,
-                seen_in_call_log=call_log_check(hook.call_logs),
+                call_logs=hook.call_logs,
+                country_code=callees.country_code,
                 store=store,
                 log=self.log,  # type: ignore[arg-type]
                 max_active_requests=max_active,
@@ -181,9 +237,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
             ).run()
         finally:
             hook.close()
-        return campaign_record(
-            result, calls, duplicates=list(callees.duplicates), invalid_skipped=list(callees.invalid)
-        )
+        return submission_record(result, calls, callees)
 
     def execute(self, context: Context) -> dict[str, Any]:
         # Imported here: DAG files import this module on every parse.
@@ -248,10 +302,10 @@ class KaleyraOutboundCallOperator(BaseOperator):
         """
         if not self.wait_for_completion:
             return record
-        from airflow_provider_kaleyra import validation, waiting
+        from airflow_provider_kaleyra import correlation, validation, waiting
 
         context["ti"].xcom_push(key=SUBMISSION_XCOM_KEY, value=record)
-        watch = wire.watch_from_record({**record, "numbers": numbers})
+        watch = correlation.watch_from_record({**record, "numbers": numbers})
         timeout = validation.check_seconds("wait_timeout", self.wait_timeout)
         wait = waiting.Wait(
             watch=watch,
@@ -267,11 +321,10 @@ class KaleyraOutboundCallOperator(BaseOperator):
                 trigger=KaleyraCallStatusTrigger(kaleyra_conn_id=self.kaleyra_conn_id, **wait.as_kwargs()),
                 method_name="execute_complete",
             )
-        hook = self.hook()
         try:
-            event = waiting.wait_sync(wait, hook.call_logs, self.log)
+            event = waiting.wait_sync(wait, self.hook.call_logs, self.log)
         finally:
-            hook.close()
+            self.hook.close()
         return self.execute_complete(context, event)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

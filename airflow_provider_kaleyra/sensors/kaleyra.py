@@ -34,6 +34,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
 
     :param record: the operator's submission record (templated).
     :param numbers: the callees, when there is no record (templated).
+    :param prefix: the country code the operator's ``prefix`` put before national ``numbers``.
     :param bridge: the DID the calls came from; narrows the call-log query (templated).
     :param start_time: when the calls were placed, timezone-aware (templated).
     :param end_time: the end of the window to search (templated; open when empty).
@@ -48,7 +49,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
     :param max_poll_failures: consecutive failed polls before a deferred wait gives up.
     """
 
-    template_fields: Sequence[str] = ("record", "numbers", "bridge", "start_time", "end_time", "flow_id")
+    template_fields: Sequence[str] = ("record", "numbers", "prefix", "bridge", "start_time", "end_time", "flow_id")
     template_fields_renderers = {"record": "json"}
     ui_color = "#ffe8f0"
 
@@ -57,6 +58,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         *,
         record: dict[str, Any] | str | None = None,
         numbers: str | Sequence[str] | None = None,
+        prefix: str | None = None,
         bridge: str | None = None,
         start_time: dt.datetime | str | None = None,
         end_time: dt.datetime | str | None = None,
@@ -73,6 +75,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.record = record
         self.numbers = numbers
+        self.prefix = prefix
         self.bridge = bridge
         self.start_time = start_time
         self.end_time = end_time
@@ -100,6 +103,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         watch = validation.call_watch(
             record=self.record,
             numbers=self.numbers,
+            prefix=self.prefix,
             bridge=self.bridge,
             start_time=self.start_time,
             end_time=self.end_time,
@@ -143,10 +147,10 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         wait = self._wait()
         hook = KaleyraHook(self.kaleyra_conn_id)
         try:
-            page = hook.call_logs(wait.watch.query())
+            listing = hook.call_logs(wait.watch.query(), max_pages=wait.watch.page_budget())
         finally:
             hook.close()
-        event = wait.after_poll(page)
+        event = wait.after_poll(listing)
         if event is None:
             self.log.info("Some of the %d call(s) have no final status yet", len(wait.watch.numbers))
             return False

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.simulator import messages, phone
 from airflow_provider_kaleyra.simulator.api import API_KEY_HEADER
 from airflow_provider_kaleyra.simulator.messages import Response
@@ -22,6 +21,10 @@ if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator.messages import Request
     from airflow_provider_kaleyra.simulator.state import SimulatorState
 
+#: The code of a successful listing. Kaleyra documents none; the provider accepts any.
+LISTED = "RBC3200"
+#: Documented: the call-logs API covers the last 7 days.
+RETENTION = dt.timedelta(days=7)
 #: Page size when the ``limit`` header is missing, and the largest one served.
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -92,7 +95,7 @@ class CallLogsApi:
         if errors:
             return messages.invalid_parameters(errors)
         now = dt.datetime.now(dt.timezone.utc)
-        oldest = now - wire.CALL_LOGS_RETENTION
+        oldest = now - RETENTION
         matching = [
             call
             for call in self.calls(sid, now)
@@ -104,7 +107,7 @@ class CallLogsApi:
             "page": page,
             "limit": limit,
         }
-        return messages.kaleyra(wire.CALL_LOGS_LISTED, "Call logs fetched successfully", data, {})
+        return messages.kaleyra(LISTED, "Call logs fetched successfully", data, {})
 
     @staticmethod
     def _matches(call: CallState, query: Mapping[str, str], window: Mapping[str, dt.datetime]) -> bool:

@@ -54,8 +54,10 @@ def envelope(code: str, message: str, data: Any, error: Any) -> dict[str, Any]:
 
 
 def kaleyra(code: str, message: str, data: Any, error: Any) -> Response:
-    """A Kaleyra answer, sent with the HTTP status ``wire`` assumes for ``code``."""
-    return Response.json(wire.KNOWN_CODES[code].http_status, envelope(code, message, data, error))
+    """A Kaleyra answer, sent with the HTTP status ``wire`` assumes for ``code`` (200 for a
+    code ``wire`` does not list, such as a listing's)."""
+    info = wire.KNOWN_CODES.get(code)
+    return Response.json(info.http_status if info else 200, envelope(code, message, data, error))
 
 
 def target_echo(flow_id: str) -> list[dict[str, list[str]]]:

@@ -21,7 +21,7 @@ class KaleyraCallStatusTrigger(BaseTrigger):
     All state lives in the kwargs and in Kaleyra: after a triggerer restart the trigger
     starts again from its kwargs and reads the same call logs, so nothing is lost.
 
-    :param watch: ``wire.CallWatch.as_dict()``: the numbers, bridge, flow, time window,
+    :param watch: ``correlation.CallWatch.as_dict()``: the numbers, bridge, flow, time window,
         correlation token and call ids of the submission.
     :param policy: ``outcomes.OutcomePolicy.as_dict()``: decides when waiting can stop early.
     :param deadline: ISO 8601 UTC time after which the trigger reports ``timeout``.
@@ -84,7 +84,7 @@ class KaleyraCallStatusTrigger(BaseTrigger):
         async with self.hook() as hook:
             while True:
                 try:
-                    page = await hook.call_logs(wait.watch.query())
+                    listing = await hook.call_logs(wait.watch.query(), max_pages=wait.watch.page_budget())
                 except (KaleyraError, OSError) as error:
                     failed_polls += 1
                     event = wait.after_failure(error, failed_polls, self.log)
@@ -94,11 +94,11 @@ class KaleyraCallStatusTrigger(BaseTrigger):
                     pause = wait.pause_after_failure(failed_polls)
                 else:
                     failed_polls = 0
-                    event = wait.after_poll(page)
+                    event = wait.after_poll(listing)
                     if event is not None:
                         yield TriggerEvent(event)
                         return
-                    self.log.debug("%d call-log record(s) so far; polling again", len(page.records))
+                    self.log.debug("%d call-log record(s) so far; polling again", len(listing.records))
                     pause = wait.poll_interval
                 # Wake up for the deadline even when the next poll would be later.
                 await asyncio.sleep(max(0.0, min(pause, wait.seconds_left() + 0.01)))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import correlation, wire
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
 from airflow_provider_kaleyra.outcomes import OutcomePolicy
@@ -27,7 +27,7 @@ def submit(numbers: list[str], token: str = "af-test") -> wire.Submission:
 
 
 def trigger_for(submission: wire.Submission, seconds: float = 30, **policy: Any) -> KaleyraCallStatusTrigger:
-    watch = wire.watch_from_record(submission.as_dict())
+    watch = correlation.watch_from_record(submission.as_dict())
     deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
     return KaleyraCallStatusTrigger(
         watch=watch.as_dict(),

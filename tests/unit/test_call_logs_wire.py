@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, wire
 
 
 def test_url_and_request_carry_filters_page_and_limit_header() -> None:
-    assert wire.call_logs_url("https://api.ap.kaleyra.io/", "HX1") == "https://api.ap.kaleyra.io/v1/HX1/voice/call-logs"
-    query = wire.CallLogQuery(bridge="+6531651234", start_time="2026-01-01T00:00:00+00:00", call_id="c1")
-    params, headers = wire.call_logs_request(query, page=3, limit=50)
+    assert call_logs.call_logs_url("https://api.ap.kaleyra.io/", "HX1") == "https://api.ap.kaleyra.io/v1/HX1/voice/call-logs"
+    query = call_logs.CallLogQuery(bridge="+6531651234", start_time="2026-01-01T00:00:00+00:00", call_id="c1")
+    params, headers = call_logs.call_logs_request(query, page=3, limit=50)
     assert params == {
         "bridge": "+6531651234",
         "start_time": "2026-01-01T00:00:00+00:00",
@@ -43,9 +43,9 @@ def test_parses_the_assumed_shape_with_total() -> None:
         ],
         "total": 3,
     }
-    page = wire.parse_call_logs(data, page=1, limit=1)
+    page = call_logs.parse_page(data, page=1, limit=1)
     [record] = page.records
-    assert record == wire.CallRecord(
+    assert record == call_logs.CallRecord(
         number="+918830907001",
         status="ANSWER",
         call_id="c1",
@@ -56,14 +56,14 @@ def test_parses_the_assumed_shape_with_total() -> None:
         correlation_token="af-1",
     )
     assert page.has_more  # 1 of 3
-    assert not wire.parse_call_logs(data, page=3, limit=1).has_more
+    assert not call_logs.parse_page(data, page=3, limit=1).has_more
 
 
 def test_parses_a_bare_list_with_other_field_names() -> None:
     data = [
         {"callid": "c2", "callee": "+918830907002", "call_status": "busy", "billsec": 0, "ivr_id": '[{"ivr":["SG_f"]}]'}
     ]
-    page = wire.parse_call_logs(data, page=1, limit=100)
+    page = call_logs.parse_page(data, page=1, limit=100)
     assert page.records[0].status == "BUSY"
     assert page.records[0].flow_id == "SG_f"
     assert not page.has_more  # a short page without a total is the last
@@ -71,11 +71,11 @@ def test_parses_a_bare_list_with_other_field_names() -> None:
 
 def test_a_full_page_without_total_means_there_may_be_more() -> None:
     data = [{"to": f"+91883090700{i}", "status": "ANSWER"} for i in range(5)]
-    assert wire.parse_call_logs(data, page=1, limit=5).has_more
+    assert call_logs.parse_page(data, page=1, limit=5).has_more
 
 
 def test_unreadable_entries_are_reported_not_dropped_silently() -> None:
-    page = wire.parse_call_logs({"calls": [{"status": "ANSWER"}, "junk", {"to": "+918830907001"}]}, 1)
+    page = call_logs.parse_page({"calls": [{"status": "ANSWER"}, "junk", {"to": "+918830907001"}]}, 1)
     assert [r.number for r in page.records] == ["+918830907001"]
     assert page.records[0].status is None  # no status: still pending
     assert len(page.problems) == 2
@@ -85,12 +85,12 @@ def test_unreadable_entries_are_reported_not_dropped_silently() -> None:
 
 @pytest.mark.parametrize("data", [None, {}, {"message": "nothing"}, []])
 def test_empty_answers_are_empty_pages(data: object) -> None:
-    page = wire.parse_call_logs(data, 1)
+    page = call_logs.parse_page(data, 1)
     assert page.records == []
     assert not page.has_more
 
 
 def test_a_scalar_data_is_a_problem() -> None:
-    page = wire.parse_call_logs("oops", 1)
+    page = call_logs.parse_page("oops", 1)
     assert page.records == []
     assert "neither a list nor an object" in page.problems[0]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kaleyra import validation, wire
+from airflow_provider_kaleyra import call_logs, validation, wire
 from airflow_provider_kaleyra.batch_state import CAMPAIGN_KEY, MemoryStore, batch_key
 from airflow_provider_kaleyra.campaign import Action, Campaign, campaign_record, decide_batch
 from airflow_provider_kaleyra.exceptions import (
@@ -153,8 +153,8 @@ def test_a_lost_answer_seen_in_the_call_log_is_reused(redial: bool) -> None:
     assert decide_batch({"status": "rejected"}, redial_unknown=False, seen_in_call_log=True) is Action.SEND
 
 
-def record(number: str, token: str | None, bridge: str | None = "+6531651234") -> wire.CallRecord:
-    return wire.CallRecord(number=number, status="ANSWER", bridge=bridge, flow_id="SG_f", correlation_token=token)
+def record(number: str, token: str | None, bridge: str | None = "+6531651234") -> call_logs.CallRecord:
+    return call_logs.CallRecord(number=number, status="ANSWER", bridge=bridge, flow_id="SG_f", correlation_token=token)
 
 
 def test_calls_of_batch_match_by_token_or_else_by_number_bridge_and_flow() -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from airflow_provider_kaleyra import validation, wire
-from airflow_provider_kaleyra.wire import CallRecord, StatusCategory
+from airflow_provider_kaleyra import correlation, validation, wire
+from airflow_provider_kaleyra.call_logs import CallRecord, StatusCategory
 
 NUMBERS = ("+918830907001", "+918830907002")
 RECORD = {
@@ -20,8 +20,8 @@ RECORD = {
 }
 
 
-def watch() -> wire.CallWatch:
-    return wire.watch_from_record(RECORD)
+def watch() -> correlation.CallWatch:
+    return correlation.watch_from_record(RECORD)
 
 
 def rec(number: str, status: str | None, **kw: object) -> CallRecord:
@@ -35,7 +35,7 @@ def rec(number: str, status: str | None, **kw: object) -> CallRecord:
 
 def test_watch_round_trips_through_json() -> None:
     w = watch()
-    assert wire.CallWatch.from_dict(json.loads(json.dumps(w.as_dict()))) == w
+    assert correlation.CallWatch.from_dict(json.loads(json.dumps(w.as_dict()))) == w
 
 
 def test_one_query_covers_the_submission_with_a_window_opening_before_it() -> None:
@@ -46,19 +46,19 @@ def test_one_query_covers_the_submission_with_a_window_opening_before_it() -> No
 
 
 def test_a_single_known_call_id_is_queried_directly() -> None:
-    w = wire.watch_from_record({**RECORD, "numbers": ["+918830907001"], "call_ids": ["c9"]})
+    w = correlation.watch_from_record({**RECORD, "numbers": ["+918830907001"], "call_ids": ["c9"]})
     assert w.query().call_id == "c9"
 
 
 def test_the_token_decides_when_the_record_carries_one() -> None:
-    outcomes = wire.correlate(
+    outcomes = correlation.correlate(
         watch(),
         [
             rec("+918830907001", "BUSY", correlation_token="af-someone-else", started_at="2026-01-01T10:00:09+00:00"),
             rec("+918830907001", "ANSWER", correlation_token="af-mine", call_id="c1", duration=40),
         ],
     )
-    assert outcomes[0] == wire.CallOutcome("+918830907001", "ANSWER", StatusCategory.SUCCESS, "c1", 40)
+    assert outcomes[0] == correlation.CallOutcome("+918830907001", "ANSWER", StatusCategory.SUCCESS, "c1", 40)
     assert outcomes[1].category is StatusCategory.PENDING  # never in the logs yet
 
 
@@ -73,12 +73,12 @@ def test_the_token_decides_when_the_record_carries_one() -> None:
 )
 def test_without_a_token_bridge_flow_time_and_number_must_match(other: dict[str, str]) -> None:
     number = other.pop("number", "+918830907001")
-    [first, _] = wire.correlate(watch(), [rec(number, "BUSY", **other)])
+    [first, _] = correlation.correlate(watch(), [rec(number, "BUSY", **other)])
     assert first.category is StatusCategory.PENDING
 
 
 def test_without_a_token_a_matching_record_counts() -> None:
-    [first, _] = wire.correlate(watch(), [rec("918830907001", "BUSY")])
+    [first, _] = correlation.correlate(watch(), [rec("918830907001", "BUSY")])
     assert (first.status, first.category) == ("BUSY", StatusCategory.CALLEE)
 
 
@@ -88,17 +88,17 @@ def test_a_final_call_beats_one_in_progress_and_the_latest_final_wins() -> None:
         rec("+918830907002", "ANSWER", started_at="2026-01-01T10:01:00+00:00"),
         rec("+918830907002", "RINGING", started_at="2026-01-01T10:02:00+00:00"),
     ]
-    assert wire.correlate(watch(), records)[1].status == "ANSWER"
+    assert correlation.correlate(watch(), records)[1].status == "ANSWER"
 
 
 def test_outcomes_keep_the_submission_order() -> None:
     records = [rec(n, "ANSWER") for n in reversed(NUMBERS)]
-    assert [o.number for o in wire.correlate(watch(), records)] == list(NUMBERS)
+    assert [o.number for o in correlation.correlate(watch(), records)] == list(NUMBERS)
 
 
 def test_record_without_numbers_is_rejected_clearly() -> None:
     with pytest.raises(ValueError, match="missing numbers"):
-        wire.watch_from_record({"submitted_at": "2026-01-01T10:00:00+00:00"})
+        correlation.watch_from_record({"submitted_at": "2026-01-01T10:00:00+00:00"})
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kaleyra import outcomes, wire
+from airflow_provider_kaleyra import call_logs, correlation, outcomes, wire
 from airflow_provider_kaleyra._compat import AirflowFailException
 from airflow_provider_kaleyra.exceptions import KaleyraInputError, KaleyraPermanentError, KaleyraTransientError
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
@@ -33,11 +33,11 @@ RECORD = {
     "submitted_at": SUBMITTED,
     "correlation_token": "af-1",
 }
-WATCH = wire.watch_from_record(RECORD)
+WATCH = correlation.watch_from_record(RECORD)
 
 
 def result(*statuses: str | None) -> dict[str, Any]:
-    found = [wire.CallOutcome(n, s, wire.status_category(s)) for n, s in zip(WATCH.numbers, statuses, strict=True)]
+    found = [correlation.CallOutcome(n, s, call_logs.status_category(s)) for n, s in zip(WATCH.numbers, statuses, strict=True)]
     return outcomes.result_of(WATCH, found)
 
 

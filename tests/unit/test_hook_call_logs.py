@@ -6,14 +6,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, wire
 from airflow_provider_kaleyra.exceptions import KaleyraPermanentError
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 from .fakes import FakeKaleyra, answer, install
 
 pytestmark = pytest.mark.usefixtures("kaleyra_conn")
-QUERY = wire.CallLogQuery(bridge="+6531651234", start_time="2026-01-01T10:00:00+00:00")
+QUERY = call_logs.CallLogQuery(bridge="+6531651234", start_time="2026-01-01T10:00:00+00:00")
 
 
 def listed(calls: list[dict], total: int) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_kaleyra import outcomes, wire
+from airflow_provider_kaleyra import call_logs, correlation, outcomes
 from airflow_provider_kaleyra._compat import AirflowFailException
 from airflow_provider_kaleyra.exceptions import KaleyraInputError, KaleyraPermanentError
 from airflow_provider_kaleyra.outcomes import (
@@ -14,7 +14,7 @@ from airflow_provider_kaleyra.outcomes import (
     OutcomePolicy,
 )
 
-WATCH = wire.CallWatch(
+WATCH = correlation.CallWatch(
     numbers=tuple(f"+9188309070{i:02d}" for i in range(10)),
     bridge="+6531651234",
     start_time="2026-01-01T10:00:00+00:00",
@@ -24,7 +24,7 @@ WATCH = wire.CallWatch(
 
 def result(*statuses: str | None) -> dict:
     found = [
-        wire.CallOutcome(n, s, wire.status_category(s), f"c{i}", 30 if s == "ANSWER" else None)
+        correlation.CallOutcome(n, s, call_logs.status_category(s), f"c{i}", 30 if s == "ANSWER" else None)
         for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=False))
     ]
     return outcomes.result_of(WATCH, found)
@@ -82,7 +82,7 @@ def test_a_configuration_status_fails_without_retry_naming_flow_bridge_and_meani
     assert "SG_flow-42" in text
     assert "+6531651234" in text
     assert status in text
-    assert wire.CALL_STATUSES[status].meaning in text
+    assert call_logs.CALL_STATUSES[status].meaning in text
 
 
 def test_unknown_status_counts_as_failed_never_success() -> None:

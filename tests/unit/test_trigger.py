@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, correlation
 from airflow_provider_kaleyra.exceptions import KaleyraPermanentError, KaleyraTransientError
 from airflow_provider_kaleyra.outcomes import OutcomePolicy
 from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pytest
 
 NOW = dt.datetime.now(dt.timezone.utc)
-WATCH = wire.CallWatch(
+WATCH = correlation.CallWatch(
     numbers=("+918830907001", "+918830907002"),
     bridge="+6531651234",
     start_time=NOW.isoformat(),
@@ -30,7 +30,7 @@ class ScriptedHook:
 
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
-        self.queries: list[wire.CallLogQuery] = []
+        self.queries: list[call_logs.CallLogQuery] = []
         self.closed = False
 
     async def __aenter__(self) -> ScriptedHook:
@@ -39,7 +39,7 @@ class ScriptedHook:
     async def __aexit__(self, *exc: object) -> None:
         self.closed = True
 
-    async def call_logs(self, query: wire.CallLogQuery) -> wire.CallLogPage:
+    async def call_logs(self, query: call_logs.CallLogQuery) -> call_logs.CallLogListing:
         self.queries.append(query)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, BaseException):
@@ -47,12 +47,12 @@ class ScriptedHook:
         return answer
 
 
-def page(*statuses: str | None) -> wire.CallLogPage:
+def page(*statuses: str | None) -> call_logs.CallLogListing:
     records = [
-        wire.CallRecord(n, s, call_id=f"c{i}", correlation_token="af-1")
+        call_logs.CallRecord(n, s, call_id=f"c{i}", correlation_token="af-1")
         for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=False))
     ]
-    return wire.CallLogPage(records, [], False)
+    return call_logs.CallLogListing(records, [], False)
 
 
 def trigger(deadline_seconds: float = 60, **kwargs: Any) -> KaleyraCallStatusTrigger:
