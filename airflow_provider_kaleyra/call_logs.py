@@ -354,11 +354,11 @@ class ParsedPage:
     problems: list[str]
     #: Entries on the page, readable or not.
     entries: int
-    #: Whether the answer says there are more pages (from a total, else a full page).
-    has_more: bool
+    #: How many calls the whole listing holds, when the answer says.
+    total: int | None
 
 
-def parse_page(data: Any, page: int, limit: int = PAGE_SIZE, timezone: str = "UTC") -> ParsedPage:
+def parse_page(data: Any, timezone: str = "UTC") -> ParsedPage:
     """One page of the answer, read tolerantly; unreadable entries are kept as problems."""
     total = None
     entries: Any = data
@@ -369,7 +369,7 @@ def parse_page(data: Any, page: int, limit: int = PAGE_SIZE, timezone: str = "UT
     if entries is None:
         entries = []
     if not isinstance(entries, list):
-        return ParsedPage([], [f"call-log data is neither a list nor an object: {str(data)[:80]!r}"], 0, False)
+        return ParsedPage([], [f"call-log data is neither a list nor an object: {str(data)[:80]!r}"], 0, None)
     records: list[CallRecord] = []
     problems: list[str] = []
     for item in entries:
@@ -378,8 +378,7 @@ def parse_page(data: Any, page: int, limit: int = PAGE_SIZE, timezone: str = "UT
             problems.append(parsed)
         else:
             records.append(parsed)
-    has_more = page * limit < total if total is not None else len(entries) >= limit
-    return ParsedPage(records, problems, len(entries), has_more and bool(entries))
+    return ParsedPage(records, problems, len(entries), total)
 
 
 @dataclass(frozen=True)
@@ -427,7 +426,10 @@ class CallLogPager:
     problems: list[str] = field(default_factory=list)
     cut_off: str | None = None
     codes: set[str] = field(default_factory=set)
+    #: Entries read so far, readable or not.
+    read: int = 0
     _finished: bool = False
+    _budget_scaled: bool = False
     _seen: set[tuple[Any, ...]] = field(default_factory=set)
 
     def next_request(self) -> CallLogRequest | None:
@@ -446,7 +448,8 @@ class CallLogPager:
     def add(self, reply: Reply) -> None:
         if reply.code:
             self.codes.add(reply.code)
-        parsed = parse_page(reply.data, self.page, self.page_size, self.timezone)
+        parsed = parse_page(reply.data, self.timezone)
+        self.read += parsed.entries
         fresh = [r for r in parsed.records if _identity(r) not in self._seen]
         if parsed.records and not fresh:
             # The API handed back a page already read: it does not page the way we ask.
@@ -456,7 +459,18 @@ class CallLogPager:
         self._seen.update(_identity(r) for r in fresh)
         self.records += fresh
         self.problems += parsed.problems
-        self._finished = not parsed.has_more
+        # More pages: by the total when the answer gives one, else while pages come full.
+        # The total is compared with what was read, not with pages x limit: a server may
+        # serve fewer per page than asked.
+        if parsed.total is not None:
+            more = parsed.entries > 0 and self.read < parsed.total
+        else:
+            more = parsed.entries >= self.page_size
+        if more and parsed.entries < self.page_size and not self._budget_scaled:
+            # Smaller pages than asked: the same calls take more of them.
+            self.max_pages = -(-self.max_pages * self.page_size // parsed.entries)
+            self._budget_scaled = True
+        self._finished = not more
 
     def result(self) -> CallLogListing:
         return CallLogListing(self.records, self.problems, self.cut_off, frozenset(self.codes))

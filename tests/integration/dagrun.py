@@ -68,10 +68,15 @@ def _xcom(dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def run_dag(filename: str, dag_id: str, conf: dict[str, Any] | None = None) -> DagResult:
+def run_dag(
+    filename: str, dag_id: str, conf: dict[str, Any] | None = None, *, logical_date: Any = None
+) -> DagResult:
+    """One run of the DAG. Given the ``logical_date`` of an earlier run, it runs that same
+    DAG run again, as a user's clear and re-run does: same task instances, same stored state."""
     assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(DAGS)
     dag = load_dag(filename, dag_id)
-    dag_run = dag.test(run_conf=conf or {})
+    options = {"logical_date": logical_date} if logical_date is not None else {}
+    dag_run = dag.test(run_conf=conf or {}, **options)
     tasks = {}
     for ti in dag_run.get_task_instances():
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
