@@ -188,9 +188,10 @@ class KaleyraSimulator:
     def inject_fault(self, kind: str, *, times: int | None = 1, **options: Any) -> Fault:
         """Make the next ``times`` outbound requests (``None``: all, until cleared) fail as ``kind``.
 
-        ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html`` or ``empty``;
-        ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault` fields
-        (``status``, ``retry_after``, ``delay``, ``accept``, ``path``, ``after``).
+        ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html``, ``empty`` or
+        ``unknown_code``; ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault`
+        fields (``status``, ``retry_after``, ``delay``, ``accept``, ``path``, ``after``, ``code``).
+        With ``accept=True`` the request is processed (dials recorded) and then the fault answers.
         """
         return self.faults.add(Fault(kind, times=times, **options))
 

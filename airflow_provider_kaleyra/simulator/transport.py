@@ -100,8 +100,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             request = self._request()
             fault = server.faults.take(request) if server.faults is not None else None
-            # A fault that does not accept stands in for Kaleyra: nobody is dialled.
-            response = server.router.dispatch(request) if fault is None or fault.accept else fault.response()
+            if fault is None:
+                response = server.router.dispatch(request)
+            else:
+                # The fault decides whether the router runs (someone is dialled) and what is sent.
+                response = fault.answer(request, server.router.dispatch)
             if fault is not None and fault.kind == "drop":
                 # Never answered (processed or not): the client cannot tell whether it worked.
                 self.close_connection = True
