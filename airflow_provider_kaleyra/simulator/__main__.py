@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from airflow_provider_kaleyra.simulator.call_log_style import FIELD_NAMES, PRESETS, style_from_text
 from airflow_provider_kaleyra.simulator.calls import DEFAULT_RING_SECONDS
 from airflow_provider_kaleyra.simulator.defaults import (
     DEFAULT_API_KEY,
@@ -26,6 +27,8 @@ from airflow_provider_kaleyra.simulator.server import KaleyraSimulator, connecti
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import FrameType
+
+    from airflow_provider_kaleyra.simulator.call_log_style import CallLogStyle
 
 READY_LINE = "Kaleyra simulator listening on {url}"
 
@@ -65,18 +68,43 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ring-seconds", type=float, default=DEFAULT_RING_SECONDS, help="seconds a call rings before it ends"
     )
+    parser.add_argument(
+        "--call-log-style",
+        choices=sorted(PRESETS),
+        default="default",
+        help="how the call-log listing answers: the simulator's own form, or 'real' (undocumented code, "
+        "bare digits, epoch seconds, Kaleyra's placeholder names, numeric flow ids, no custom)",
+    )
+    parser.add_argument(
+        "--call-log",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change one call-log style field of the --call-log-style preset "
+        f"(repeatable; fields: {', '.join(FIELD_NAMES)}; see simulator/call_log_style.py)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args(argv)
 
 
-def _pairs(fail: Callable[[str], None], option: str, values: list[str]) -> dict[str, str]:
+def _pairs(
+    fail: Callable[[str], None], option: str, values: list[str], upper: bool = True, shape: str = "KEY=STATUS"
+) -> dict[str, str]:
     pairs = {}
     for value in values:
-        key, sep, status = value.partition("=")
-        if not sep or not key.strip() or not status.strip():
-            fail(f"{option} {value!r}: expected KEY=STATUS")
-        pairs[key.strip()] = status.strip().upper()
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip() or (upper and not text.strip()):
+            fail(f"{option} {value!r}: expected {shape}")
+        pairs[key.strip()] = text.strip().upper() if upper else text.strip()
     return pairs
+
+
+def _call_log_style(args: argparse.Namespace) -> CallLogStyle:
+    fields = _pairs(parser_error, "--call-log", args.call_log, upper=False, shape="FIELD=VALUE")
+    try:
+        return style_from_text(args.call_log_style, fields)
+    except ValueError as error:
+        raise SystemExit(f"python -m airflow_provider_kaleyra.simulator: error: --call-log: {error}") from None
 
 
 def parser_error(message: str) -> None:
@@ -102,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcomes=_pairs(parser_error, "--outcome", args.outcome),
         flow_outcomes=_pairs(parser_error, "--flow-outcome", args.flow_outcome),
         ring_seconds=args.ring_seconds,
+        call_log_style=_call_log_style(args),
     )
     with simulator:
         print(READY_LINE.format(url=simulator.url), flush=True)

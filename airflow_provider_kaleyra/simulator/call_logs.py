@@ -1,7 +1,9 @@
-"""``GET /v1/<SID>/voice/call-logs`` and the admin endpoints that script call outcomes.
+"""``/v1/<SID>/voice/call-logs`` and the admin endpoints that script call outcomes and the listing's style.
 
-The answer has the shape ``wire`` assumes (see its call-logs section): ``data`` holds
-``calls`` (one object per call), ``total``, ``page`` and ``limit``.
+By default the answer has the shape the provider first assumed (see ``call_logs``):
+``data`` holds ``calls`` (one object per call), ``total``, ``page`` and ``limit``. A
+:class:`~airflow_provider_kaleyra.simulator.call_log_style.CallLogStyle` makes it
+answer the way the real Kaleyra may instead; the admin views keep the default form.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra.simulator import messages, phone
 from airflow_provider_kaleyra.simulator.api import API_KEY_HEADER
+from airflow_provider_kaleyra.simulator.call_log_answer import listing, styled_record
+from airflow_provider_kaleyra.simulator.call_log_query import filter_time, iso_time, parameters
+from airflow_provider_kaleyra.simulator.call_log_style import DEFAULT_STYLE, style_from_json
+from airflow_provider_kaleyra.simulator.forms import BodyError
 from airflow_provider_kaleyra.simulator.messages import Response
 
 if TYPE_CHECKING:
@@ -21,18 +27,11 @@ if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator.messages import Request
     from airflow_provider_kaleyra.simulator.state import SimulatorState
 
-#: The code of a successful listing. Kaleyra documents none; the provider accepts any.
-LISTED = "RBC3200"
 #: Documented: the call-logs API covers the last 7 days.
 RETENTION = dt.timedelta(days=7)
 #: Page size when the ``limit`` header is missing, and the largest one served.
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
-
-
-def _time(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "T", 1))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _int(value: str | None, default: int, minimum: int) -> int:
@@ -43,17 +42,8 @@ def _int(value: str | None, default: int, minimum: int) -> int:
 
 
 def record(call: CallState) -> dict[str, Any]:
-    dial = call.dial
-    return {
-        "id": dial.call_id,
-        "to": dial.number,
-        "bridge": dial.bridge,
-        "flow_id": dial.flow_id,
-        "status": call.status,
-        "start_time": dial.time,
-        "duration": call.duration,
-        "custom": dial.custom,
-    }
+    """A call in the simulator's own form, whatever style the listing plays."""
+    return styled_record(call, DEFAULT_STYLE)
 
 
 class CallLogsApi:
@@ -72,15 +62,21 @@ class CallLogsApi:
         sid = params["sid"]
         if not self.state.authenticates(sid, request.header(API_KEY_HEADER)):
             return messages.bad_credentials()
-        query = {name: values[-1] for name, values in request.query.items() if values}
+        try:
+            query = parameters(request)
+        except BodyError as exc:
+            return messages.invalid_parameters({"body": str(exc)})
+        style = self.state.call_log_style
+        # A listing that ignores its filters does not read them, so cannot refuse them either.
+        filters: Mapping[str, str] = {} if style.ignore_filters else query
         errors: dict[str, str] = {}
         window: dict[str, dt.datetime] = {}
         for name in ("start_time", "end_time"):
-            if query.get(name):
+            if filters.get(name):
                 try:
-                    window[name] = _time(query[name])
+                    window[name] = filter_time(filters[name])
                 except ValueError:
-                    errors[name] = f"{query[name]!r} is not a date and time"
+                    errors[name] = f"{filters[name]!r} is not a date and time"
         try:
             limit = min(MAX_LIMIT, _int(request.header("limit"), DEFAULT_LIMIT, 1))
         except ValueError:
@@ -99,15 +95,9 @@ class CallLogsApi:
         matching = [
             call
             for call in self.calls(sid, now)
-            if self._matches(call, query, window) and _time(call.dial.time) >= oldest
+            if self._matches(call, filters, window) and iso_time(call.dial.time) >= oldest
         ]
-        data = {
-            "calls": [record(call) for call in matching[offset : offset + limit]],
-            "total": len(matching),
-            "page": page,
-            "limit": limit,
-        }
-        return messages.kaleyra(LISTED, "Call logs fetched successfully", data, {})
+        return listing(matching[offset : offset + limit], len(matching), page, limit, style)
 
     @staticmethod
     def _matches(call: CallState, query: Mapping[str, str], window: Mapping[str, dt.datetime]) -> bool:
@@ -118,7 +108,7 @@ class CallLogsApi:
             return False
         if query.get("status") and query["status"].upper() != call.status:
             return False
-        started = _time(dial.time)
+        started = iso_time(dial.time)
         if "start_time" in window and started < window["start_time"]:
             return False
         return not ("end_time" in window and started > window["end_time"])
@@ -151,3 +141,16 @@ class CallLogsApi:
                 )
             self.state.calls.script(body.get("numbers"), body.get("flows"))
         return Response.json(200, self.state.calls.as_dict())
+
+    def admin_call_log_style(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET: the listing's style. POST a JSON object of style fields (and an optional ``preset``).
+
+        The body names the whole style: fields it leaves out take the default (or the preset's).
+        """
+        if request.method == "POST":
+            try:
+                style = style_from_json(json.loads(request.body or b"{}"))
+            except ValueError as error:
+                return messages.simulator_error(400, "BAD_REQUEST", str(error), {"body": "not a call-log style"})
+            self.state.call_log_style = style
+        return Response.json(200, self.state.call_log_style.as_dict())

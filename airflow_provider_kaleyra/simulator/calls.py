@@ -55,6 +55,9 @@ class CallState:
     dial: Dial
     status: str
     duration: int
+    #: When the call ended (ISO 8601, like ``dial.time``): ringing, then ``duration``
+    #: seconds of talk. None while it is not final.
+    end_time: str | None = None
 
 
 def scripted_status(number: str, outcomes: Mapping[str, str]) -> str | None:
@@ -117,11 +120,14 @@ class CallScript:
 
     def state(self, dial: Dial, now: dt.datetime) -> CallState:
         """The call's status at ``now``."""
-        elapsed = (now - dt.datetime.fromisoformat(dial.time)).total_seconds()
+        accepted = dt.datetime.fromisoformat(dial.time)
+        elapsed = (now - accepted).total_seconds()
         if elapsed < self.queue_seconds:
             return CallState(dial, QUEUED, 0)
         with self._lock:
             final = self.flow_outcomes.get(dial.flow_id) or scripted_status(dial.number, self.outcomes)
         if final is None or elapsed < self.queue_seconds + self.ring_seconds:
             return CallState(dial, RINGING, 0)
-        return CallState(dial, final, answered_duration(dial.number) if final == ANSWER else 0)
+        duration = answered_duration(dial.number) if final == ANSWER else 0
+        ended = accepted + dt.timedelta(seconds=self.queue_seconds + self.ring_seconds + duration)
+        return CallState(dial, final, duration, ended.isoformat(timespec="milliseconds"))

@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from airflow_provider_kaleyra.simulator.call_log_style import CallLogStyle, style_from
 from airflow_provider_kaleyra.simulator.call_logs import CallLogsApi, record
 from airflow_provider_kaleyra.simulator.calls import DEFAULT_QUEUE_SECONDS, DEFAULT_RING_SECONDS, CallScript
 from airflow_provider_kaleyra.simulator.defaults import (
@@ -48,6 +49,9 @@ class KaleyraSimulator:
     :param flow_outcomes: Flow ID -> the final status of every call of that flow.
     :param queue_seconds: how long a call stays QUEUED.
     :param ring_seconds: how long it then rings before its final status.
+    :param call_log_style: how the call-log listing is written: a
+        :class:`~airflow_provider_kaleyra.simulator.call_log_style.CallLogStyle` or a preset
+        name (``"default"``, ``"real"``); today's form when None.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class KaleyraSimulator:
         flow_outcomes: Mapping[str, str] | None = None,
         queue_seconds: float = DEFAULT_QUEUE_SECONDS,
         ring_seconds: float = DEFAULT_RING_SECONDS,
+        call_log_style: CallLogStyle | str | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -68,6 +73,7 @@ class KaleyraSimulator:
             accounts if accounts is not None else {DEFAULT_SID: DEFAULT_API_KEY},
             flows if flows is not None else DEFAULT_FLOWS,
             numbers if numbers is not None else DEFAULT_BRIDGES,
+            style_from(call_log_style),
         )
         self.state.calls = CallScript(outcomes, flow_outcomes, queue_seconds, ring_seconds)
         self.faults = FaultPlan()
@@ -178,8 +184,27 @@ class KaleyraSimulator:
         """Every call with its current status, oldest first (as ``GET /_simulator/calls``)."""
         return [record(call) for call in CallLogsApi(self.state).calls()]
 
+    # ------------------------------------------------------------------ call-log style
+
+    @property
+    def call_log_style(self) -> CallLogStyle:
+        """How ``/v1/<SID>/voice/call-logs`` currently writes its answer."""
+        return self.state.call_log_style
+
+    def set_call_log_style(self, base: CallLogStyle | str | None = None, /, **fields: Any) -> CallLogStyle:
+        """Make the call-log listing answer in another style, until changed or :meth:`reset`.
+
+        ``base`` is a style or a preset name (``"default"``, ``"real"``); ``fields`` change
+        it. Fields not given take the base's value, so ``set_call_log_style()`` is today's form.
+
+        :raises ValueError: an unknown preset, field name or value.
+        """
+        style = style_from(base, **fields)
+        self.state.call_log_style = style
+        return style
+
     def reset(self) -> None:
-        """Empty the ledger, clear faults, publish exactly the flows and restore the outcomes given at construction."""
+        """Empty the ledger, clear faults; restore the flows, outcomes and call-log style given at construction."""
         self.state.reset()
         self.faults.clear()
 
@@ -188,9 +213,10 @@ class KaleyraSimulator:
     def inject_fault(self, kind: str, *, times: int | None = 1, **options: Any) -> Fault:
         """Make the next ``times`` outbound requests (``None``: all, until cleared) fail as ``kind``.
 
-        ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html`` or ``empty``;
-        ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault` fields
-        (``status``, ``retry_after``, ``delay``, ``accept``, ``path``, ``after``).
+        ``kind`` is ``drop``, ``slow``, ``error``, ``rate_limit``, ``html``, ``empty`` or
+        ``unknown_code``; ``options`` are :class:`~airflow_provider_kaleyra.simulator.faults.Fault`
+        fields (``status``, ``retry_after``, ``delay``, ``accept``, ``path``, ``after``, ``code``).
+        With ``accept=True`` the request is processed (dials recorded) and then the fault answers.
         """
         return self.faults.add(Fault(kind, times=times, **options))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_provider_kaleyra.simulator import phone
+from airflow_provider_kaleyra.simulator.call_log_style import DEFAULT_STYLE, CallLogStyle
 from airflow_provider_kaleyra.simulator.calls import CallScript
 from airflow_provider_kaleyra.simulator.ledger import Dial, Ledger
 
@@ -47,6 +48,7 @@ class SimulatorState:
         accounts: Mapping[str, str],
         flows: Iterable[str],
         numbers: Iterable[str | SubscribedNumber],
+        call_log_style: CallLogStyle = DEFAULT_STYLE,
     ) -> None:
         self._lock = threading.RLock()
         self.accounts: dict[str, str] = dict(accounts)
@@ -56,6 +58,9 @@ class SimulatorState:
         self.ledger = Ledger()
         #: How and when accepted calls end; see ``calls``.
         self.calls = CallScript()
+        #: How the call-log listing is written; see ``call_log_style``. Replaced whole, never changed.
+        self._initial_call_log_style = call_log_style
+        self.call_log_style = call_log_style
 
     # ------------------------------------------------------------------ credentials
 
@@ -96,8 +101,9 @@ class SimulatorState:
             return True
 
     def reset(self) -> None:
-        """Forget every dial and publish exactly the flows the simulator started with."""
+        """Forget every dial; restore the flows, outcomes and call-log style the simulator started with."""
         with self._lock:
             self.ledger.clear()
             self._flows = set(self._initial_flows)
             self.calls.reset()
+            self.call_log_style = self._initial_call_log_style

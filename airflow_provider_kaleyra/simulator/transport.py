@@ -58,6 +58,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "KaleyraSimulator/1.0"
     # Seconds a connection may sit idle or half-sent before its thread gives up on it.
     timeout = 60
+    # TCP_NODELAY: a small write never waits for the client's delayed ACK (~40 ms on
+    # loopback). ``_write`` sends each answer in one write anyway; this covers the
+    # standard library's own error pages, which write head and body apart.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._serve()
@@ -96,8 +100,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             request = self._request()
             fault = server.faults.take(request) if server.faults is not None else None
-            # A fault that does not accept stands in for Kaleyra: nobody is dialled.
-            response = server.router.dispatch(request) if fault is None or fault.accept else fault.response()
+            if fault is None:
+                response = server.router.dispatch(request)
+            else:
+                # The fault decides whether the router runs (someone is dialled) and what is sent.
+                response = fault.answer(request, server.router.dispatch)
             if fault is not None and fault.kind == "drop":
                 # Never answered (processed or not): the client cannot tell whether it worked.
                 self.close_connection = True
@@ -115,13 +122,20 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._write(response)
 
     def _write(self, response: Response) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(response.body)
+        self.log_request(response.status)
+        reason = self.responses.get(response.status, ("",))[0]
+        lines = [
+            f"{self.protocol_version} {response.status} {reason}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            *(f"{name}: {value}" for name, value in response.headers.items()),
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+        # One write: status line, headers and body leave in one segment, so a local
+        # request costs about a millisecond instead of a delayed-ACK round.
+        self.wfile.write(head + response.body)
 
     def log_message(self, format: str, *args: object) -> None:
         # Quiet by default: tests should not print a line per request.

@@ -171,15 +171,26 @@ def a_past_time() -> str:
     return pendulum.now("UTC").subtract(hours=1).isoformat()
 
 
+def in_digits(zero: int, number: str = "918830907301") -> str:
+    """``+`` and ``number`` written in the digits of another script (``zero`` is its 0)."""
+    return "+" + "".join(chr(zero + int(d)) for d in number)
+
+
+DEVANAGARI, FULLWIDTH, ARABIC_INDIC = in_digits(0x0966), in_digits(0xFF10), in_digits(0x0660)
+
+
 @pytest.mark.parametrize(
     ("run_conf", "named"),
     [
-        (conf(["+91८८३०९०७३०१"]), "to='+91८८३०९०७३०१'"),
-        (conf(["+９１８８３０９０７３０１"]), "to='+９１８８３０９０７３０１'"),
-        (conf(["+٩١٨٨٣٠٩٠٧٣٠١"]), "to='+٩١٨٨٣٠٩٠٧٣٠١'"),
+        (conf([DEVANAGARI]), f"to={DEVANAGARI!r}"),
+        (conf([FULLWIDTH]), f"to={FULLWIDTH!r}"),
+        (conf([ARABIC_INDIC]), f"to={ARABIC_INDIC!r}"),
         # Native rendering turns "1234" into an int and an ISO string into a DateTime.
         (conf("1234", prefix="+91"), "to=1234: not a phone number"),
-        (conf(["+918830907001"], time="2026-11-29T10:00:00"), "time=DateTime(2026, 11, 29, 10, 0, 0): has no timezone"),
+        (
+            conf(["+918830907001"], time="2026-11-29T10:00:00"),
+            "time=DateTime(2026, 11, 29, 10, 0, 0): has no timezone",
+        ),
         (conf(["+918830907001"], time="tomorrow morning"), "time='tomorrow morning'"),
         (conf(["+918830907001"], callback={"call_end": {"url": [""]}}), "callback['call_end']['url']=''"),
     ],
@@ -204,7 +215,9 @@ def test_a_time_in_the_past_is_refused(simulator: KaleyraSimulator, capfd: pytes
     assert dials(simulator) == {}
 
 
-def test_an_infinite_timeout_is_refused_naming_it(simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]) -> None:
+def test_an_infinite_timeout_is_refused_naming_it(
+    simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
+) -> None:
     result = run_dag(DAGS, "kaleyra_infinite_timeout")
     out = capfd.readouterr().out
     assert (result.state, result.task("call").try_number) == ("failed", 1)
@@ -252,17 +265,17 @@ def test_a_listing_cut_off_is_said_and_not_taken_for_calls_not_there(
 def test_unreadable_call_log_entries_are_reported_when_the_wait_times_out(
     simulator: KaleyraSimulator, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from airflow_provider_kaleyra.simulator import call_logs as served
+    from airflow_provider_kaleyra.simulator import call_log_answer as served
 
-    plain_record = served.record
+    plain_record = served.styled_record
 
-    def without_callee(call: Any) -> dict[str, Any]:
-        entry = plain_record(call)
+    def without_callee(call: Any, style: Any) -> dict[str, Any]:
+        entry = plain_record(call, style)
         if entry["to"] == "+918830907002":
             del entry["to"]  # an entry the provider cannot tie to a number
         return entry
 
-    monkeypatch.setattr(served, "record", without_callee)
+    monkeypatch.setattr(served, "styled_record", without_callee)
     result = run_dag(DAGS, "kaleyra_place_and_wait_briefly", conf(["+918830907001", "+918830907002"]))
     out = capfd.readouterr().out
     assert result.state == "failed"

@@ -163,3 +163,92 @@ def test_outcomes_given_at_start_up() -> None:
     with KaleyraSimulator(outcomes={"+918830907001": "BUSY"}, queue_seconds=0, ring_seconds=0) as sim:
         dial(sim, ["+918830907001"])
         assert [c["status"] for c in sim.calls()] == ["BUSY"]
+
+
+# ---------------------------------------------------------------- call-log request forms
+
+
+def logs_with_body(
+    sim: KaleyraSimulator, method: str, body: dict[str, str] | str, **params: str
+) -> dict[str, Any]:
+    response = requests.request(
+        method,
+        wire.call_logs_url(sim.url, DEFAULT_SID),
+        params=params,
+        data=body,
+        headers={**HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def dial_three(sim: KaleyraSimulator) -> None:
+    dial(sim, ["+918830907001", "+918830907090"])
+    dial(sim, ["+918830907002"], flow=SECOND_FLOW_ID, bridge="+13236789XXX")
+    settle(sim)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_call_log_filters_from_a_form_body(kaleyra_simulator: KaleyraSimulator, method: str) -> None:
+    dial_three(kaleyra_simulator)
+    call_id = kaleyra_simulator.ledger()[2]["call_id"]
+
+    by_bridge = logs_with_body(kaleyra_simulator, method, {"bridge": "+13236789XXX"})
+    by_status = logs_with_body(kaleyra_simulator, method, {"status": "BUSY"})
+    by_call_id = logs_with_body(kaleyra_simulator, method, {"call_id": call_id})
+    second_page = logs_with_body(kaleyra_simulator, method, {"page": "2", "bridge": SECOND_BRIDGE[1:]})
+
+    assert [c["to"] for c in by_bridge["data"]["calls"]] == ["+918830907002"]
+    assert [c["to"] for c in by_status["data"]["calls"]] == ["+918830907090"]
+    assert [c["id"] for c in by_call_id["data"]["calls"]] == [call_id]
+    assert (second_page["data"]["page"], second_page["data"]["total"], second_page["data"]["calls"]) == (2, 2, [])
+
+
+def test_call_log_form_body_keeps_a_literal_plus_in_the_bridge(kaleyra_simulator: KaleyraSimulator) -> None:
+    dial_three(kaleyra_simulator)
+
+    body = logs_with_body(kaleyra_simulator, "POST", f"bridge={SECOND_BRIDGE}")  # curl -d style: "+" unencoded
+
+    assert body["data"]["total"] == 2
+
+
+def test_call_log_query_string_wins_over_the_body(kaleyra_simulator: KaleyraSimulator) -> None:
+    dial_three(kaleyra_simulator)
+
+    body = logs_with_body(kaleyra_simulator, "POST", {"status": "BUSY", "bridge": SECOND_BRIDGE}, status="ANSWER")
+
+    assert [c["to"] for c in body["data"]["calls"]] == ["+918830907001"]
+
+
+def test_call_log_body_that_cannot_be_read_is_rbc3001(kaleyra_simulator: KaleyraSimulator) -> None:
+    response = requests.post(
+        wire.call_logs_url(kaleyra_simulator.url, DEFAULT_SID), data=b"\xff\xfe", headers=HEADERS, timeout=TIMEOUT
+    )
+
+    assert response.json()["code"] == wire.INVALID_PARAMETER
+    assert "body" in response.json()["error"]
+
+
+def test_call_log_times_as_epoch_seconds(kaleyra_simulator: KaleyraSimulator) -> None:
+    dial_three(kaleyra_simulator)
+    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    earlier, later = str(int(now - 60)), str(int(now + 60))
+
+    assert logs(kaleyra_simulator, start_time=earlier)["data"]["total"] == 3
+    assert logs(kaleyra_simulator, start_time=later)["data"]["total"] == 0
+    assert logs(kaleyra_simulator, end_time=earlier)["data"]["total"] == 0
+    assert logs(kaleyra_simulator, start_time=f"{now - 60:.3f}", end_time=later)["data"]["total"] == 3
+    assert logs_with_body(kaleyra_simulator, "POST", {"start_time": later})["data"]["total"] == 0
+
+
+def test_call_log_times_without_offset_are_utc(kaleyra_simulator: KaleyraSimulator) -> None:
+    dial_three(kaleyra_simulator)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    def naive(minutes: int) -> str:
+        return (now + dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
+
+    assert logs(kaleyra_simulator, start_time=naive(-1))["data"]["total"] == 3
+    assert logs(kaleyra_simulator, start_time=naive(1))["data"]["total"] == 0
+    assert logs(kaleyra_simulator, end_time=naive(-1).replace("T", " "))["data"]["total"] == 0
