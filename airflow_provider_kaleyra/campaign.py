@@ -148,7 +148,7 @@ class BatchEntry:
             return text + (f" (HTTP {self.http_status})" if self.http_status else "")
         if self.http_status:
             return f"Kaleyra answered HTTP {self.http_status}"
-        return self.error or "no answer came back"
+        return "no answer came back"
 
 
 def _status_of(data: Mapping[str, Any]) -> BatchStatus:
@@ -306,14 +306,15 @@ class Campaign(Generic[Prepared]):
                 replace(
                     entry,
                     status=BatchStatus.ACCEPTED,
-                    message="answer lost; its calls are in Kaleyra's call log",
+                    message="outcome was unknown; its calls are in Kaleyra's call log",
                     submitted_at=entry.since,
                 ),
             )
             self.log.info(
-                "Batch %d/%d: the answer was lost, but Kaleyra's call log shows its calls; not sent again",
+                "Batch %d/%d: its outcome was unknown (%s), but Kaleyra's call log shows its calls; not sent again",
                 index + 1,
                 len(self.calls),
+                entry.answer(),
             )
 
     def _resume(self) -> list[BatchEntry | None]:
@@ -408,12 +409,12 @@ class Campaign(Generic[Prepared]):
         if self._settled == total or self._settled % step == 0 or now - self._last_progress >= PROGRESS_INTERVAL:
             self._last_progress = now
             counts = self._counts()
+            shown = (BatchStatus.ACCEPTED, BatchStatus.REFUSED, BatchStatus.NOT_SENT, BatchStatus.UNKNOWN)
             self.log.info(
-                "batch %d/%d: %s numbers accepted, %s refused by Kaleyra, %s not sent, %s outcome unknown",
+                "batch %d/%d: numbers accepted %s, refused by Kaleyra %s, not sent %s, outcome unknown %s",
                 self._settled,
                 total,
-                *(f"{counts[s]:,}" for s in (BatchStatus.ACCEPTED, BatchStatus.REFUSED, BatchStatus.NOT_SENT)),
-                f"{counts[BatchStatus.UNKNOWN] + counts[BatchStatus.SENDING]:,}",
+                *(f"{counts[status]:,}" for status in shown),
             )
 
     def _counts(self) -> dict[BatchStatus, int]:

@@ -28,6 +28,8 @@ class TaskResult:
 class DagResult:
     state: str
     tasks: dict[str, TaskResult]
+    dag_id: str = ""
+    run_id: str = ""
 
     def task(self, task_id: str) -> TaskResult:
         return self.tasks[task_id]
@@ -75,7 +77,8 @@ def run_dag(
     DAG run again, as a user's clear and re-run does: same task instances, same stored state."""
     assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(DAGS)
     dag = load_dag(filename, dag_id)
-    options = {"logical_date": logical_date} if logical_date is not None else {}
+    # The run id comes from run_after: the same date for both names the same run.
+    options = {"logical_date": logical_date, "run_after": logical_date} if logical_date is not None else {}
     dag_run = dag.test(run_conf=conf or {}, **options)
     tasks = {}
     for ti in dag_run.get_task_instances():
@@ -85,4 +88,37 @@ def run_dag(
             try_number=ti.try_number,
             xcom=_xcom(dag_id, dag_run.run_id, ti.task_id, ti.map_index),
         )
-    return DagResult(state=str(dag_run.state), tasks=tasks)
+    return DagResult(state=str(dag_run.state), tasks=tasks, dag_id=dag_id, run_id=dag_run.run_id)
+
+
+def stored_batches(result: DagResult, task_id: str = "call") -> dict[str, Any]:
+    """The at-most-once entries a task instance left, from whichever store Airflow has.
+
+    The task state store (Airflow 3.3+), else the task instance's Variable.
+    """
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_kaleyra import batch_state, wire
+
+    found: dict[str, Any] = {}
+    with create_session() as session:
+        try:
+            from airflow.models.task_state_store import TaskStateStoreModel
+        except ImportError:
+            pass
+        else:
+            rows = session.execute(
+                select(TaskStateStoreModel.key, TaskStateStoreModel.value).where(
+                    TaskStateStoreModel.dag_id == result.dag_id,
+                    TaskStateStoreModel.run_id == result.run_id,
+                    TaskStateStoreModel.task_id == task_id,
+                )
+            )
+            found.update({key: json.loads(value) for key, value in rows})
+        name = batch_state.VARIABLE_PREFIX + wire.correlation_token(result.dag_id, result.run_id, task_id, -1)
+        stored = session.scalar(select(Variable).where(Variable.key == name))
+        if stored is not None:
+            found.update(json.loads(stored.val))
+    return {key: value for key, value in found.items() if key.startswith("kaleyra_batch_")}

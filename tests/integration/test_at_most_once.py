@@ -48,7 +48,7 @@ def test_accept_then_drop_then_retry_settles_the_batch_from_the_call_log(
     assert simulator.faults.applied == {"drop": 1}
     assert set(dials(simulator, to).values()) == {1}
     assert task.xcom["numbers"] == to
-    assert "Batch 1/3: the answer was lost, but Kaleyra's call log shows its calls" in capfd.readouterr().out
+    assert "Batch 1/3: its outcome was unknown (no answer came back" in capfd.readouterr().out
 
 
 def test_drop_before_kaleyra_acted_then_retry_fails_listing_the_unknown_batch(
@@ -140,7 +140,8 @@ def test_large_campaign_summarises_batches_in_xcom(
     variable = f"Airflow Variable kaleyra_campaign__{record['correlation_token']}"
     assert record["state_location"] in ("task_state_store", variable)
     assert dials(simulator, to) == dict.fromkeys(to, 1)
-    assert "batch 15/15, 1,500 numbers accepted, 0 rejected" in capfd.readouterr().out
+    out = capfd.readouterr().out
+    assert "batch 15/15: numbers accepted 1,500, refused by Kaleyra 0, not sent 0, outcome unknown 0" in out
 
 
 def test_invalid_numbers_skipped_and_reported(simulator: KaleyraSimulator) -> None:

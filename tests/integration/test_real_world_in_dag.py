@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, connection_env_var
 
-from .dagrun import run_dag
+from .dagrun import run_dag, stored_batches
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
@@ -33,11 +33,6 @@ def dials(simulator: KaleyraSimulator) -> collections.Counter[str]:
 
 def national(count: int, start: int = 0) -> list[str]:
     return [f"88{i:08d}" for i in range(start, start + count)]
-
-
-def a_logical_date() -> pendulum.DateTime:
-    """A logical date no other test uses, so the run it names is this test's alone."""
-    return pendulum.now("UTC").subtract(days=1).set(microsecond=0)
 
 
 # --------------------------------------------------------------------------- one identity
@@ -75,7 +70,7 @@ def test_a_lost_answer_with_prefix_is_settled_from_the_call_log(
     assert (result.state, task.state, task.try_number) == ("success", "success", 2)
     assert set(dials(simulator).values()) == {1}
     assert len(dials(simulator)) == 150
-    assert "Batch 1/2: the answer was lost, but Kaleyra's call log shows its calls" in capfd.readouterr().out
+    assert "Batch 1/2: its outcome was unknown (no answer came back" in capfd.readouterr().out
 
 
 # --------------------------------------------------------------------------- answers that do not say
@@ -98,26 +93,21 @@ def test_an_unknown_code_and_a_503_are_never_sent_again(
     assert set(counts.values()) == {1}
     assert "RBC3008" in out
     assert "Outcome unknown for batch" in out
-    assert "Kaleyra answered HTTP 503" in out
-    assert "the answer was lost, but Kaleyra's call log shows its calls" in out
+    assert "(HTTP 503)" in out
+    assert "but Kaleyra's call log shows its calls" in out
 
 
-def test_rerunning_a_task_that_met_an_unknown_code_does_not_send_it_again(
+def test_a_batch_stored_as_unknown_blocks_every_later_try(
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    when = a_logical_date()
-    simulator.inject_fault("unknown_code", accept=False, times=None)  # answered RBC3008, nobody dialled
-    first = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]), logical_date=when)
-    assert (first.state, first.task("call").try_number) == ("failed", 2)
-    simulator.clear_faults()
-    capfd.readouterr()
-    again = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]), logical_date=when)
+    simulator.inject_fault("unknown_code", accept=False, times=None)  # answered RBC3008; nobody dialled
+    result = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]))
     out = capfd.readouterr().out
-    assert again.state == "failed"
-    assert dials(simulator) == {}  # never sent again: Kaleyra may have dialled it
-    assert "Outcome unknown for batch 1/1" in out
+    assert (result.state, result.task("call").try_number) == ("failed", 2)
+    assert dials(simulator) == {}  # Kaleyra said nothing clear, and it was never sent again
     assert "RBC3008" in out
     assert "redial_unknown=True" in out
+    assert [entry["status"] for entry in stored_batches(result).values()] == ["unknown"]
 
 
 # --------------------------------------------------------------------------- failures before sending
@@ -131,37 +121,29 @@ def test_an_api_key_that_cannot_be_a_header_fails_before_sending_and_leaves_no_t
     spoiler: str,
     named: str,
 ) -> None:
-    when = a_logical_date()
     key = simulator.api_key
     broken = simulator.connection_dict()
     broken["password"] = key[:6] + spoiler + key[6:]
     monkeypatch.setenv(connection_env_var(), json.dumps(broken))
-    first = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]), logical_date=when)
+    result = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]))
     out = capfd.readouterr().out
-    assert (first.state, first.task("call").try_number) == ("failed", 1)  # no retry can fix it
+    assert (result.state, result.task("call").try_number) == ("failed", 1)  # no retry can fix it
     assert "the API key (password field)" in out
     assert named in out
     assert key[6:] not in out  # the key is never printed, whole or in part
     assert dials(simulator) == {}
-
-    monkeypatch.setenv(connection_env_var(), simulator.airflow_connection_json())
-    again = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]), logical_date=when)
-    assert again.state == "success"
-    assert dials(simulator) == {"+918830907001": 1}
-    assert "Outcome unknown" not in capfd.readouterr().out
+    assert stored_batches(result) == {}  # nothing that would block a later try
 
 
 def test_a_custom_value_that_cannot_be_encoded_fails_naming_it_and_strands_nothing(
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    when = a_logical_date()
-    for _ in range(2):  # the re-run of the same task instance meets the same error, not an unknown outcome
-        result = run_dag(DAGS, "kaleyra_custom_int_key", logical_date=when)
-        out = capfd.readouterr().out
-        assert (result.state, result.task("call").try_number) == ("failed", 1)
-        assert "custom={1: 'x'}: keys must be strings" in out
-        assert "Outcome unknown" not in out
+    result = run_dag(DAGS, "kaleyra_custom_int_key")
+    out = capfd.readouterr().out
+    assert (result.state, result.task("call").try_number) == ("failed", 1)
+    assert "custom={1: 'x'}: keys must be strings" in out
     assert dials(simulator) == {}
+    assert stored_batches(result) == {}
 
 
 # --------------------------------------------------------------------------- validation

@@ -102,7 +102,7 @@ def test_sigkill_mid_campaign_then_retry_dials_nobody_twice(simulator: KaleyraSi
     # Batches the killed process left ``sending`` are settled from Kaleyra's call log
     # when their calls are there (reused, not re-sent), else listed as unknown, not
     # re-sent; every other number has now been dialled exactly once.
-    settled = {int(b) for b in re.findall(r"Batch (\d+)/20: the answer was lost, but Kaleyra's call log", out)}
+    settled = {int(b) for b in re.findall(r"Batch (\d+)/20: its outcome was unknown", out)}
     unknown = {int(b) for b in re.findall(r"batch (\d+)/20 \(100 numbers", out)}
     assert settled | unknown, out[-3000:]  # the kill landed with requests in flight
     assert "were accepted by an earlier try and are not sent again" in out
