@@ -67,7 +67,7 @@ def test_drop_before_kaleyra_acted_then_retry_fails_listing_the_unknown_batch(
     assert [counts[n] for n in to[100:]] == [1] * 150  # batches 2 and 3 went out in the retry
     out = capfd.readouterr().out
     assert f"Outcome unknown for batch 1/3 (100 numbers, {to[0]} to {to[99]})" in out
-    assert "2 of 3 batch(es) (150 numbers) are accepted" in out
+    assert "Accepted so far: 2 of 3 batch(es), 150 numbers" in out
 
 
 def test_redial_unknown_sends_the_unknown_batch_again(simulator: KaleyraSimulator) -> None:
@@ -82,36 +82,51 @@ def test_redial_unknown_sends_the_unknown_batch_again(simulator: KaleyraSimulato
     assert result.task("call").xcom["numbers"] == to
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"kind": "error", "status": 503},
-        {"kind": "error", "status": 500},
-        {"kind": "error", "status": 502},
-        {"kind": "html", "status": 502},
-        {"kind": "empty", "status": 503},
-    ],
-    ids=lambda f: f"{f['kind']}-{f['status']}",
-)
-def test_answer_that_did_not_dial_then_success_dials_once(simulator: KaleyraSimulator, fault: dict) -> None:
+ANSWERS_THAT_DO_NOT_SAY = [
+    {"kind": "error", "status": 503},
+    {"kind": "error", "status": 500},
+    {"kind": "error", "status": 502},
+    {"kind": "html", "status": 502},
+    {"kind": "empty", "status": 503},
+    {"kind": "unknown_code", "status": 200},
+]
+
+
+@pytest.mark.parametrize("fault", ANSWERS_THAT_DO_NOT_SAY, ids=lambda f: f"{f['kind']}-{f['status']}")
+def test_an_answer_that_does_not_say_and_dialled_nobody_is_never_sent_again(
+    simulator: KaleyraSimulator, fault: dict, capfd: pytest.CaptureFixture[str]
+) -> None:
     to = numbers(3)
-    simulator.inject_fault(**fault, times=1)
+    simulator.inject_fault(**fault, accept=False, times=1)  # Kaleyra did nothing, but did not say so
     result = run_dag(DAGS, "kaleyra_bulk", conf(to))
     task = result.task("call")
-    assert (result.state, task.try_number) == ("success", 2)  # the Airflow retry sent it
-    assert simulator.faults.applied == {fault["kind"]: 1}
+    # The retry finds no calls in the call log and cannot know more: it fails, naming the answer.
+    assert (result.state, task.try_number) == ("failed", 2)
+    assert dials(simulator, to) == dict.fromkeys(to, 0)
+    assert f"HTTP {fault['status']}" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("fault", ANSWERS_THAT_DO_NOT_SAY, ids=lambda f: f"{f['kind']}-{f['status']}")
+def test_an_answer_that_does_not_say_after_dialling_is_settled_from_the_call_log(
+    simulator: KaleyraSimulator, fault: dict
+) -> None:
+    to = numbers(3)
+    simulator.inject_fault(**fault, accept=True, times=1)  # dialled, then a bad answer
+    result = run_dag(DAGS, "kaleyra_bulk", conf(to))
+    task = result.task("call")
+    assert (result.state, task.try_number) == ("success", 2)
     assert dials(simulator, to) == dict.fromkeys(to, 1)
 
 
-def test_503_in_the_middle_resends_only_that_batch(simulator: KaleyraSimulator) -> None:
+def test_a_503_in_the_middle_is_never_resent_and_the_rest_goes_out(simulator: KaleyraSimulator) -> None:
     to = numbers(300)
-    simulator.inject_fault("error", status=503, after=1, times=1)  # batch 2 of 3
+    simulator.inject_fault("error", status=503, after=1, times=1)  # batch 2 of 3; nobody dialled
     result = run_dag(DAGS, "kaleyra_bulk_serial", conf(to))
-    assert (result.state, result.task("call").try_number) == ("success", 2)
-    assert dials(simulator, to) == dict.fromkeys(to, 1)
-    record = result.task("call").xcom
-    assert record["batches_reused"] == 1
-    assert record["numbers"] == to
+    assert (result.state, result.task("call").try_number) == ("failed", 2)
+    counts = dials(simulator, to)
+    assert [counts[n] for n in to[:100]] == [1] * 100
+    assert [counts[n] for n in to[100:200]] == [0] * 100  # unknown: never sent again
+    assert [counts[n] for n in to[200:]] == [1] * 100  # the retry sent what was never sent
 
 
 def test_429_waits_for_retry_after_and_dials_once(

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from airflow_provider_kaleyra.exceptions import KaleyraOutcomeUnknownError, KaleyraTransientError
+from airflow_provider_kaleyra.exceptions import KaleyraOutcomeUnknownError
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 from airflow_provider_kaleyra.retry import RetryPolicy
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, KaleyraSimulator
@@ -49,9 +49,11 @@ def test_slow_answer_beyond_the_read_timeout_dials(
     ("kind", "status", "shown"),
     [("error", 503, "HTTP 503"), ("error", 500, "HTTP 500"), ("html", 502, "<html>"), ("empty", 503, "HTTP 503")],
 )
-def test_answers_that_do_not_dial(kaleyra_connection: KaleyraSimulator, kind: str, status: int, shown: str) -> None:
+def test_answers_that_do_not_say_are_unknown_outcomes(
+    kaleyra_connection: KaleyraSimulator, kind: str, status: int, shown: str
+) -> None:
     kaleyra_connection.inject_fault(kind, status=status)
-    with pytest.raises(KaleyraTransientError, match="HTTP") as info:
+    with pytest.raises(KaleyraOutcomeUnknownError, match="does not say whether it dialled") as info:
         trigger(hook())
     assert info.value.http_status == status
     assert shown in str(info.value)
@@ -71,7 +73,7 @@ def test_rate_limit_sends_retry_after_and_the_hook_waits_for_it(kaleyra_connecti
 def test_per_run_fault_applies_until_cleared(kaleyra_connection: KaleyraSimulator) -> None:
     kaleyra_connection.inject_fault("error", status=502, times=None)
     for _ in range(3):
-        with pytest.raises(KaleyraTransientError):
+        with pytest.raises(KaleyraOutcomeUnknownError, match="HTTP 502"):
             trigger(hook())
     kaleyra_connection.clear_faults()
     trigger(hook())
