@@ -62,7 +62,9 @@ EXPECTED = {
 
 
 def test_every_named_status_is_in_exactly_the_expected_category() -> None:
-    table = {category: {s for s, i in call_logs.CALL_STATUSES.items() if i.category is category} for category in EXPECTED}
+    table = {
+        category: {s for s, i in call_logs.CALL_STATUSES.items() if i.category is category} for category in EXPECTED
+    }
     assert table == EXPECTED
     assert sum(len(v) for v in EXPECTED.values()) == len(call_logs.CALL_STATUSES) == 24
 
@@ -120,7 +122,8 @@ def test_a_record_is_final_once_its_status_is() -> None:
 def test_parse_time_reads_epochs_and_iso_with_offset_as_utc(value: object) -> None:
     parsed = call_logs.parse_time(value, "Asia/Kolkata")  # an offset wins over the account's zone
     assert parsed == MOMENT
-    assert parsed is not None and parsed.utcoffset() == dt.timedelta(0)
+    assert parsed is not None
+    assert parsed.utcoffset() == dt.timedelta(0)
 
 
 @pytest.mark.parametrize("value", ["2026-01-01T15:30:00", "2026-01-01 15:30:00", dt.datetime(2026, 1, 1, 15, 30)])

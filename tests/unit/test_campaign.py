@@ -125,7 +125,9 @@ def logged(call: wire.OutboundCall, token: str | None = None, number: str | None
     )
 
 
-def run(kaleyra: Kaleyra, calls: list[wire.OutboundCall], store: MemoryStore, **options: Any) -> campaign.CampaignResult:
+def run(
+    kaleyra: Kaleyra, calls: list[wire.OutboundCall], store: MemoryStore, **options: Any
+) -> campaign.CampaignResult:
     return Campaign(prepare=kaleyra.prepare, send=kaleyra.send, calls=calls, store=store, log=LOG, **options).run()
 
 
@@ -354,7 +356,8 @@ def test_an_unknown_code_and_a_503_leave_both_batches_unknown_and_never_resent()
     with pytest.raises(KaleyraOutcomeUnknownError, match="set redial_unknown=True") as caught:
         run(retry, calls, store, call_logs=CallLog())
     assert retry.sent == [3]
-    assert "batch 1/3" in str(caught.value) and "batch 2/3" in str(caught.value)
+    assert "batch 1/3" in str(caught.value)
+    assert "batch 2/3" in str(caught.value)
     assert isinstance(caught.value, KaleyraPermanentError)  # no further Airflow retries
 
     # A clear and re-run of the task instance, with the same stored state: nothing is sent.
@@ -433,7 +436,8 @@ def test_an_error_after_the_request_was_handed_over_is_an_unknown_outcome(failur
         run(Kaleyra(calls, {1: failure}), calls, store)
     unknown = entry(store, 1)
     assert unknown.status is BatchStatus.UNKNOWN
-    assert unknown.error is not None and str(failure) in unknown.error
+    assert unknown.error is not None
+    assert str(failure) in unknown.error
     retry = Kaleyra(calls)
     with pytest.raises(KaleyraOutcomeUnknownError):
         run(retry, calls, store)
@@ -461,7 +465,7 @@ def test_crash_after_marking_sending_leaves_the_batch_unsettled() -> None:
         run(Kaleyra(calls, {1: Crash()}), calls, store)  # the process "dies" during the POST
     assert status(store, 1) == "sending"
     retry = Kaleyra(calls)
-    with pytest.raises(KaleyraOutcomeUnknownError, match="batch 1/2 .*no answer came back"):
+    with pytest.raises(KaleyraOutcomeUnknownError, match=r"batch 1/2 .*no answer came back"):
         run(retry, calls, store)
     assert retry.sent == [2]
     redial = Kaleyra(calls)

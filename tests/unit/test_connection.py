@@ -147,7 +147,7 @@ def test_the_hook_reads_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_hook_refuses_a_bad_key_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "kaleyra", "login": SID, "password": SECRET_KEY + "\u200b"}
     monkeypatch.setenv("AIRFLOW_CONN_KALEYRA_DEFAULT", json.dumps(conn))
-    with pytest.raises(KaleyraConnectionConfigError, match="Connection 'kaleyra_default'.*password") as caught:
+    with pytest.raises(KaleyraConnectionConfigError, match=r"Connection 'kaleyra_default'.*password") as caught:
         _ = KaleyraHook().settings
     assert SECRET_KEY not in str(caught.value)
 

@@ -244,4 +244,10 @@ def test_outcomes_keep_the_submission_order() -> None:
 
 def test_an_outcome_row_says_pending_for_no_status() -> None:
     row = correlation.CallOutcome("+918830907001", None, StatusCategory.PENDING).as_row()
-    assert row == {"number": "+918830907001", "status": "PENDING", "category": "pending", "call_id": None, "duration": None}
+    assert row == {
+        "number": "+918830907001",
+        "status": "PENDING",
+        "category": "pending",
+        "call_id": None,
+        "duration": None,
+    }

@@ -32,10 +32,18 @@ def envelope(code: str, message: str = "m") -> dict[str, Any]:
     return {"code": code, "message": message, "data": [], "error": {}}
 
 
-def after(answer: wire.Reply | None, *, idempotent: bool = False, nothing_sent: bool = False,
-          error: Exception | None = None) -> KaleyraError:
+def after(
+    answer: wire.Reply | None, *, idempotent: bool = False, nothing_sent: bool = False, error: Exception | None = None
+) -> KaleyraError:
     return error_after_tries(
-        nothing_sent, answer, error, action="trigger flow SG_f", idempotent=idempotent, base_url=BASE, tries=3, sent=SENT
+        nothing_sent,
+        answer,
+        error,
+        action="trigger flow SG_f",
+        idempotent=idempotent,
+        base_url=BASE,
+        tries=3,
+        sent=SENT,
     )
 
 
@@ -65,7 +73,9 @@ def test_a_post_answered_429_is_a_transient_refusal(body: object) -> None:
         pytest.param(200, envelope("RBC3008", "Queued"), "RBC3008 'Queued'", id="200-unknown-code"),
         pytest.param(200, {"message": "ok"}, "no code 'ok'", id="200-no-code"),
         pytest.param(400, envelope("RBC9999"), "RBC9999", id="400-unknown-code"),
-        pytest.param(503, "<html>down</html>", "HTTP 503 with a body that is not Kaleyra JSON: '<html>down</html>'", id="503"),
+        pytest.param(
+            503, "<html>down</html>", "HTTP 503 with a body that is not Kaleyra JSON: '<html>down</html>'", id="503"
+        ),
         pytest.param(500, envelope("XYZ"), "XYZ", id="500-unknown-code"),
         pytest.param(200, "", "HTTP 200 with a body that is not Kaleyra JSON: ''", id="200-empty"),
         pytest.param(404, "<html>Not Found</html>", "HTTP 404", id="404-page"),

@@ -6,6 +6,8 @@ import pytest
 
 from airflow_provider_kaleyra import numbers
 
+from .fakes import ARABIC_INDIC_ZERO, DEVANAGARI_ZERO, FULLWIDTH_ZERO, spelled
+
 
 @pytest.mark.parametrize(
     ("raw", "prefix", "expected"),
@@ -26,10 +28,11 @@ def test_full_number_applies_the_prefix_to_national_numbers_only(raw: str, prefi
 @pytest.mark.parametrize(
     ("raw", "prefix", "problem"),
     [
-        pytest.param("+91८८३०९०७३०१", None, "ASCII digits", id="devanagari-digits"),
-        pytest.param("+９１８８３０９０７３０１", None, "ASCII digits", id="fullwidth-digits"),
-        pytest.param("+٩١٨٨٣٠٩٠٧٣٠١", None, "ASCII digits", id="arabic-indic-digits"),
-        pytest.param("८८३०९०७३०१", "+91", "ASCII digits only", id="devanagari-national"),
+        pytest.param("+91" + spelled("8830907301", DEVANAGARI_ZERO), None, "ASCII digits", id="devanagari-digits"),
+        pytest.param(spelled("+918830907301", FULLWIDTH_ZERO), None, "ASCII digits", id="fullwidth-digits"),
+        pytest.param(spelled("+918830907301", ARABIC_INDIC_ZERO), None, "ASCII digits", id="arabic-indic-digits"),
+        pytest.param(spelled("8830907301", DEVANAGARI_ZERO), "+91", "ASCII digits only", id="devanagari-national"),
+        pytest.param(spelled("8830907301", FULLWIDTH_ZERO), "+91", "ASCII digits only", id="fullwidth-national"),
         pytest.param("08830907301", "+91", "starts with 0", id="trunk-zero"),
         pytest.param("1234", "+91", "+911234, not 8 to 15 digits", id="too-short-with-prefix"),
         pytest.param("88309073011234", "+91", "not 8 to 15 digits", id="too-long-with-prefix"),
@@ -55,7 +58,7 @@ def test_country_code_strips_the_plus(prefix: str, code: str) -> None:
     assert numbers.country_code(prefix) == code
 
 
-@pytest.mark.parametrize("prefix", ["", "+", "+0", "x91", "+12345", "+९१"])
+@pytest.mark.parametrize("prefix", ["", "+", "+0", "x91", "+12345", "+" + spelled("91", DEVANAGARI_ZERO)])
 def test_country_code_refuses_anything_else(prefix: str) -> None:
     with pytest.raises(numbers.NotANumber):
         numbers.country_code(prefix)
@@ -63,7 +66,14 @@ def test_country_code_refuses_anything_else(prefix: str) -> None:
 
 def test_digits_are_ascii_only() -> None:
     assert numbers.digits("+91 (883) 090-7301") == "918830907301"
-    assert numbers.digits("+91८८३") == "91"
+    assert numbers.digits("+91" + spelled("883", DEVANAGARI_ZERO)) == "91"
+
+
+@pytest.mark.parametrize("zero", [DEVANAGARI_ZERO, FULLWIDTH_ZERO, ARABIC_INDIC_ZERO])
+def test_other_scripts_digits_are_digits_to_python_but_not_here(zero: str) -> None:
+    number = spelled("8830907301", zero)
+    assert number.isdigit()  # what a check with str.isdigit or \d would let through
+    assert numbers.digits(number) == ""
     assert numbers.digits(918830907301) == "918830907301"
 
 

@@ -10,7 +10,12 @@ from airflow_provider_kaleyra import call_logs, validation, wire
 from airflow_provider_kaleyra.exceptions import KaleyraInputError
 from airflow_provider_kaleyra.validation import outbound_calls
 
+from .fakes import DEVANAGARI_ZERO, FULLWIDTH_ZERO, spelled
+
 GOOD = {"to": ["+918830907001"], "bridge": "+13236789001", "flow_id": "SG_flow-1"}
+#: +918830907301 with the digits after +91 in Devanagari, and all in fullwidth digits.
+DEVANAGARI = "+91" + spelled("8830907301", DEVANAGARI_ZERO)
+FULLWIDTH = spelled("+918830907301", FULLWIDTH_ZERO)
 
 
 def calls(**overrides: object) -> list[wire.OutboundCall]:
@@ -157,7 +162,8 @@ def test_time_must_be_aware_and_goes_out_as_utc() -> None:
     aware = pendulum.datetime(2030, 1, 1, 9, 0, tz="Europe/Rome")
     [call] = calls(time=aware)
     assert call.time == aware
-    assert call.time is not None and call.time.utcoffset() == dt.timedelta(0)
+    assert call.time is not None
+    assert call.time.utcoffset() == dt.timedelta(0)
     assert wire.encode_outbound_form(call)["time"] == "2030-01-01T08:00:00+00:00"
 
 
@@ -202,7 +208,9 @@ def test_counts_accept_strings_from_templates() -> None:
     assert calls(retry="2")[0].retry == 2
 
 
-@pytest.mark.parametrize("url", ["file:///etc", "https://", "https:///path", "http:// spaced.example", "hooks.example/dlr"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc", "https://", "https:///path", "http:// spaced.example", "hooks.example/dlr"]
+)
 def test_dlrurl_must_be_an_http_url_with_a_host(url: str) -> None:
     with pytest.raises(KaleyraInputError, match=f"dlrurl={url!r}: an http\\(s\\) URL with a host"):
         calls(dlrurl=url)
@@ -215,7 +223,7 @@ def test_dlrurl_accepts_http_urls_with_placeholders(url: str) -> None:
 
 @pytest.mark.parametrize("custom", [{"when": object()}, {"nested": {"set": {1, 2}}}], ids=["object", "set"])
 def test_custom_must_be_json(custom: dict) -> None:
-    with pytest.raises(KaleyraInputError, match="custom=.*must be JSON-serialisable") as info:
+    with pytest.raises(KaleyraInputError, match=r"custom=.*must be JSON-serialisable") as info:
         calls(custom=custom)
     assert info.value.parameter == "custom"
 
@@ -261,15 +269,15 @@ def test_max_active_requests_is_a_small_whole_number(value: object) -> None:
     assert check_max_active_requests(10) == 10
 
 
-# --------------------------------------------------------------------------- every refusal names the parameter and the value
+# --------------------------------------------------------------------------- a refusal names parameter and value
 
 
 @pytest.mark.parametrize(
     ("overrides", "parameter", "value"),
     [
-        pytest.param({"to": "+91८८३०९०७३०१"}, "to", "+91८८३०९०७३०१", id="devanagari-digits"),
-        pytest.param({"to": "+９１８８３０９０７３０１"}, "to", "+９１８８３０９０７３０１", id="fullwidth-digits"),
-        pytest.param({"to": "८८३०९०७३०१", "prefix": "+91"}, "to", "८८३०९०७३०१", id="devanagari-national"),
+        pytest.param({"to": DEVANAGARI}, "to", DEVANAGARI, id="devanagari-digits"),
+        pytest.param({"to": FULLWIDTH}, "to", FULLWIDTH, id="fullwidth-digits"),
+        pytest.param({"to": DEVANAGARI[3:], "prefix": "+91"}, "to", DEVANAGARI[3:], id="devanagari-national"),
         pytest.param({"to": "1234", "prefix": "+91"}, "to", "1234", id="too-short-with-prefix"),
         pytest.param({"to": "08830907001", "prefix": "+91"}, "to", "08830907001", id="trunk-zero"),
         pytest.param({"time": "2026-11-29T10:00:00"}, "time", "2026-11-29T10:00:00", id="naive-time"),
@@ -311,7 +319,7 @@ def test_a_nan_count_is_refused(name: str) -> None:
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
 def test_custom_that_json_cannot_carry_is_refused(value: float) -> None:
-    with pytest.raises(KaleyraInputError, match="custom=.*must be JSON-serialisable") as info:
+    with pytest.raises(KaleyraInputError, match=r"custom=.*must be JSON-serialisable") as info:
         calls(custom={"ratio": value})
     assert info.value.parameter == "custom"
 
@@ -329,7 +337,7 @@ def test_seconds_accept_positive_numbers_and_timedeltas(value: object) -> None:
     "value", [0, -1, float("inf"), float("nan"), float("-inf"), True, "30", None, dt.timedelta(0)], ids=repr
 )
 def test_seconds_refuse_anything_but_a_positive_finite_number(value: object) -> None:
-    with pytest.raises(KaleyraInputError, match="wait_timeout=.*a positive, finite number of seconds") as info:
+    with pytest.raises(KaleyraInputError, match=r"wait_timeout=.*a positive, finite number of seconds") as info:
         validation.check_seconds("wait_timeout", value)
     assert info.value.parameter == "wait_timeout"
 
@@ -367,5 +375,5 @@ def test_a_record_is_watched_as_the_operator_wrote_it() -> None:
     w = validation.call_watch(record=json.dumps(record))
     assert w == validation.call_watch(record=record)
     assert (w.numbers, w.country_code, w.correlation_token) == (("+918830907001",), "91", "af-1")
-    with pytest.raises(KaleyraInputError, match="record.submitted_at"):
+    with pytest.raises(KaleyraInputError, match=r"record\.submitted_at"):
         validation.call_watch(record={**record, "submitted_at": "2026-01-01T10:00:00"})
