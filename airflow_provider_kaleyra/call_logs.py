@@ -160,7 +160,7 @@ def parse_time(value: object, timezone: str = "UTC") -> dt.datetime | None:
         if number is not None:
             seconds = number / 1000 if abs(number) >= EPOCH_MILLISECONDS_FROM else number
             return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-        moment = pendulum.parse(text, tz=timezone, strict=True)
+        moment = pendulum.parse(text, tz=timezone, strict=True, exact=True)
     except (ValueError, OverflowError, OSError, TypeError):
         return None
     if not isinstance(moment, dt.datetime):

@@ -179,21 +179,22 @@ def check_count(parameter: str, value: Any) -> int | None:
 
 def _moment(parameter: str, value: Any) -> dt.datetime:
     """An aware datetime from a datetime or an ISO 8601 string with an offset; naive is refused."""
+    moment = value
     if isinstance(value, str):
         try:
-            parsed = pendulum.parse(value.strip(), strict=True, tz=None)
+            moment = pendulum.parse(value.strip(), strict=True, tz=None, exact=True)
         except (ValueError, TypeError):
             raise KaleyraInputError(parameter, value, "not an ISO 8601 date and time") from None
-        if not isinstance(parsed, dt.datetime):
+        if not isinstance(moment, dt.datetime):
             raise KaleyraInputError(parameter, value, "a date and time is needed, not only a date or a duration")
-        value = parsed
-    if not isinstance(value, dt.datetime):
+    if not isinstance(moment, dt.datetime):
         raise KaleyraInputError(parameter, value, "a timezone-aware datetime or an ISO 8601 string with offset")
-    if value.tzinfo is None or value.utcoffset() is None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # The value as given, not as parsed: the author must recognise it.
         raise KaleyraInputError(
             parameter, value, "has no timezone, so the moment is ambiguous; give an offset such as +05:30 or Z"
         )
-    return dt.datetime.fromtimestamp(value.timestamp(), dt.timezone.utc)
+    return dt.datetime.fromtimestamp(moment.timestamp(), dt.timezone.utc)
 
 
 def check_time(value: Any, now: dt.datetime | None = None) -> dt.datetime | None:

@@ -238,7 +238,8 @@ def encode_custom(custom: str | Mapping[str, Any] | None, correlation_token: str
         payload["text"] = custom
     if correlation_token is not None:
         payload[CORRELATION_KEY] = correlation_token
-    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    # allow_nan=False: NaN and Infinity are not JSON; refused rather than sent.
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
 def encode_outbound_form(call: OutboundCall) -> dict[str, str]:

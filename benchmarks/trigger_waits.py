@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, value = conn.partition("=")
         os.environ[name] = value
 
+        from airflow_provider_kaleyra import correlation
         from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
         from airflow_provider_kaleyra.outcomes import OutcomePolicy
         from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger

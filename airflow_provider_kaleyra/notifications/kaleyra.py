@@ -17,7 +17,7 @@ from airflow.sdk.bases.notifier import BaseNotifier
 
 from airflow_provider_kaleyra import validation, wire
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
-from airflow_provider_kaleyra.exceptions import KaleyraError
+from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraOutcomeUnknownError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -177,12 +177,19 @@ class KaleyraCallNotifier(BaseNotifier):
         self.log.info("Kaleyra accepted the call to %s with flow %s", self.to, self.flow_id)
 
     def _failed(self, error: Exception) -> None:
-        """Log why no call was placed; raise it only if asked to."""
+        """Log why the call was not placed (or may not have been); raise it only if asked to."""
         if isinstance(error, KaleyraError):
+            # An unknown outcome may have rung the callee: never say it was not placed.
+            what = (
+                "may have been placed (not sent again)"
+                if isinstance(error, KaleyraOutcomeUnknownError)
+                else "was not placed"
+            )
             # The message names the request (numbers, bridge, flow), never the API key.
             self.log.error(
-                "Kaleyra call notification to %s was not placed: code=%s message=%s http_status=%s: %s",
+                "Kaleyra call notification to %s %s: code=%s message=%s http_status=%s: %s",
                 self.to,
+                what,
                 error.code,
                 error.kaleyra_message,
                 error.http_status,

@@ -94,3 +94,12 @@ class FakeTaskStateStore:
 
     def set(self, key: str, value: Any, *, retention: Any = None) -> None:
         self.values[key] = json.loads(json.dumps(value))
+
+
+#: The digit zero of scripts whose digits ``str.isdigit`` accepts but Kaleyra would not dial.
+DEVANAGARI_ZERO, FULLWIDTH_ZERO, ARABIC_INDIC_ZERO = "\u0966", "\uff10", "\u0660"
+
+
+def spelled(number: str, zero: str) -> str:
+    """``number`` with its ASCII digits written in the script whose digit zero is ``zero``."""
+    return "".join(chr(ord(zero) + int(ch)) if ch in "0123456789" else ch for ch in number)

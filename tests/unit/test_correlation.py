@@ -1,15 +1,19 @@
-"""Tying call-log records to the submission that placed them, and the token on callback URLs."""
+"""Tying call-log records to the submission that placed them: one belongs-rule for every reader."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 
 import pytest
 
-from airflow_provider_kaleyra import correlation, validation, wire
+from airflow_provider_kaleyra import call_logs, correlation, wire
 from airflow_provider_kaleyra.call_logs import CallRecord, StatusCategory
 
+UTC = dt.timezone.utc
 NUMBERS = ("+918830907001", "+918830907002")
+SUBMITTED = dt.datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 RECORD = {
     "numbers": list(NUMBERS),
     "bridge": "+6531651234",
@@ -17,25 +21,36 @@ RECORD = {
     "submitted_at": "2026-01-01T10:00:00+00:00",
     "correlation_token": "af-mine",
     "call_ids": [],
+    "country_code": "91",
 }
 
 
-def watch() -> correlation.CallWatch:
-    return correlation.watch_from_record(RECORD)
+def at(minutes: float) -> dt.datetime:
+    return SUBMITTED + dt.timedelta(minutes=minutes)
 
 
-def rec(number: str, status: str | None, **kw: object) -> CallRecord:
-    defaults: dict[str, object] = {
-        "bridge": "+6531651234",
-        "flow_id": "SG_f",
-        "started_at": "2026-01-01T10:00:05+00:00",
-    }
-    return CallRecord(number=number, status=status, **{**defaults, **kw})  # type: ignore[arg-type]
+def watch(**changes: object) -> correlation.CallWatch:
+    return correlation.watch_from_record({**RECORD, **changes})
+
+
+def rec(number: str = NUMBERS[0], status: str | None = "BUSY", **kw: object) -> CallRecord:
+    fields: dict[str, object] = {"bridge": "+6531651234", "flow_id": "SG_f", "started_at": at(0.1), **kw}
+    return CallRecord(number=number, status=status, **fields)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the watch
 
 
 def test_watch_round_trips_through_json() -> None:
-    w = watch()
+    w = dataclasses.replace(watch(call_ids=["c1"]), end_time="2026-01-01T11:00:00+00:00")
     assert correlation.CallWatch.from_dict(json.loads(json.dumps(w.as_dict()))) == w
+    assert w.country_code == "91"
+
+
+def test_an_old_watch_without_country_code_still_loads() -> None:
+    data = watch().as_dict()
+    del data["country_code"]
+    assert correlation.CallWatch.from_dict(data).country_code is None
 
 
 def test_one_query_covers_the_submission_with_a_window_opening_before_it() -> None:
@@ -43,23 +58,159 @@ def test_one_query_covers_the_submission_with_a_window_opening_before_it() -> No
     assert query.bridge == "+6531651234"
     assert query.start_time == "2026-01-01T09:58:00+00:00"
     assert query.call_id is None
+    assert watch().page_budget() == call_logs.MIN_PAGES
 
 
 def test_a_single_known_call_id_is_queried_directly() -> None:
-    w = correlation.watch_from_record({**RECORD, "numbers": ["+918830907001"], "call_ids": ["c9"]})
+    w = watch(numbers=["+918830907001"], call_ids=["c9"])
     assert w.query().call_id == "c9"
 
 
+def test_record_without_numbers_is_rejected_clearly() -> None:
+    with pytest.raises(ValueError, match="missing numbers"):
+        correlation.watch_from_record({"submitted_at": "2026-01-01T10:00:00+00:00"})
+
+
+def test_a_record_that_kept_its_numbers_out_of_xcom_cannot_be_watched() -> None:
+    with pytest.raises(ValueError, match="a campaign of 5000 numbers keeps its list out of XCom"):
+        correlation.watch_from_record({**RECORD, "numbers": [], "numbers_in_xcom": False, "numbers_count": 5000})
+
+
+def test_batch_watch_covers_one_request_from_when_it_left() -> None:
+    call = wire.OutboundCall(to=NUMBERS, bridge="+6531651234", flow_id="SG_f", correlation_token="af-1")
+    w = correlation.batch_watch(call, "2026-01-01T10:00:00+00:00", "91")
+    assert w == correlation.CallWatch(
+        numbers=NUMBERS,
+        bridge="+6531651234",
+        start_time="2026-01-01T10:00:00+00:00",
+        flow_id="SG_f",
+        correlation_token="af-1",
+        country_code="91",
+    )
+    assert w.belongs(rec("8830907002", correlation_token=None))
+
+
+# --------------------------------------------------------------------------- the belongs-rule
+
+
+def test_a_known_call_id_decides() -> None:
+    w = watch(call_ids=["c1"])
+    assert w.belongs(rec("+919999999999", call_id="c1", bridge="+13236789001", correlation_token="af-other"))
+
+
+@pytest.mark.parametrize(
+    "number", ["+918830907001", "918830907001", "8830907001", "+91 88309 07001", "+91-88309-07001"]
+)
+def test_a_watched_number_in_any_spelling_belongs(number: str) -> None:
+    w = watch()
+    assert w.belongs(rec(number))
+    assert w.number_of(rec(number)) == "+918830907001"
+
+
+def test_a_national_number_needs_the_country_code() -> None:
+    assert not watch(country_code=None).belongs(rec("8830907001"))
+    assert watch(country_code=None).belongs(rec("918830907001"))
+
+
+@pytest.mark.parametrize("number", ["+918830907999", "+18830907001", "830907001", "", "unknown"])
+def test_a_number_not_watched_never_belongs(number: str) -> None:
+    assert not watch().belongs(rec(number, correlation_token="af-mine"))
+
+
 def test_the_token_decides_when_the_record_carries_one() -> None:
+    w = watch()
+    # Same token: this submission's call, even where other fields would disagree.
+    assert w.belongs(rec(correlation_token="af-mine", bridge="+13236789001", started_at=at(-60)))
+    # Another token: another task's call to the same number, even where everything else agrees.
+    assert not w.belongs(rec(correlation_token="af-someone-else"))
+    # No token in the log (Kaleyra does not echo custom): the other fields decide.
+    assert w.belongs(rec(correlation_token=None))
+    assert not w.belongs(rec(correlation_token=None, bridge="+13236789001"))
+
+
+def test_without_a_token_in_the_watch_the_records_token_is_no_evidence() -> None:
+    assert watch(correlation_token=None).belongs(rec(correlation_token="af-anything"))
+
+
+@pytest.mark.parametrize(
+    ("bridge", "belongs"),
+    [
+        ("+6531651234", True),
+        ("6531651234", True),  # without "+"
+        ("31651234", True),  # national: the tail of at least 6 digits
+        ("651234", True),
+        ("51234", False),  # too short a tail to say it is the same DID
+        ("+13236789001", False),
+        ("+6531651299", False),
+        ("", True),  # nothing to compare
+        (None, True),
+    ],
+)
+def test_bridges_are_compared_by_digits(bridge: str | None, belongs: bool) -> None:
+    assert watch().belongs(rec(bridge=bridge)) is belongs
+
+
+@pytest.mark.parametrize(
+    ("flow", "belongs"),
+    [
+        ("SG_f", True),
+        ("40112", True),  # a numeric id for the SG_ id that was sent: no evidence against
+        ("SG_other", False),
+        (None, True),
+    ],
+)
+def test_flow_ids_of_one_form_must_agree(flow: str | None, belongs: bool) -> None:
+    assert watch().belongs(rec(flow_id=flow)) is belongs
+
+
+def test_numeric_flow_ids_must_agree_with_each_other() -> None:
+    assert watch(flow_id="40112").belongs(rec(flow_id="40112"))
+    assert not watch(flow_id="40112").belongs(rec(flow_id="40113"))
+    assert watch(flow_id="40112").belongs(rec(flow_id="SG_f"))
+
+
+@pytest.mark.parametrize(
+    ("started", "belongs"),
+    [
+        (at(-1.9), True),  # within the 2 minutes of clock skew
+        (at(-2.1), False),
+        (at(59), True),
+        (at(61), False),  # after the window closed
+        (None, True),  # no time in the log: no evidence against
+    ],
+)
+def test_the_time_window_allows_two_minutes_of_skew(started: dt.datetime | None, belongs: bool) -> None:
+    w = dataclasses.replace(watch(), end_time="2026-01-01T11:00:00+00:00")
+    assert w.belongs(rec(started_at=started)) is belongs
+
+
+def test_same_bridge_and_same_flow_directly() -> None:
+    assert correlation.same_bridge("+91 80 4718 0000", "804718-0000")
+    assert not correlation.same_bridge("+6531651234", "+6531651235")
+    assert correlation.same_flow(" SG_f ", "SG_f")
+    assert correlation.same_flow("12", "SG_f")
+    assert not correlation.same_flow("SG_f", "SG_g")
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def test_correlate_counts_a_call_logged_without_plus_or_country_code() -> None:
+    outcomes = correlation.correlate(watch(), [rec("8830907001", "BUSY"), rec("918830907002", "ANSWER")])
+    assert [(o.number, o.status) for o in outcomes] == [("+918830907001", "BUSY"), ("+918830907002", "ANSWER")]
+    assert outcomes[0].category is StatusCategory.CALLEE
+
+
+def test_correlate_ignores_another_tasks_call_and_keeps_pending() -> None:
     outcomes = correlation.correlate(
         watch(),
         [
-            rec("+918830907001", "BUSY", correlation_token="af-someone-else", started_at="2026-01-01T10:00:09+00:00"),
-            rec("+918830907001", "ANSWER", correlation_token="af-mine", call_id="c1", duration=40),
+            rec(status="BUSY", correlation_token="af-someone-else", started_at=at(0.15)),
+            rec(status="ANSWER", correlation_token="af-mine", call_id="c1", duration=40),
         ],
     )
     assert outcomes[0] == correlation.CallOutcome("+918830907001", "ANSWER", StatusCategory.SUCCESS, "c1", 40)
-    assert outcomes[1].category is StatusCategory.PENDING  # never in the logs yet
+    assert outcomes[1] == correlation.CallOutcome("+918830907002", None, StatusCategory.PENDING)
 
 
 @pytest.mark.parametrize(
@@ -67,26 +218,21 @@ def test_the_token_decides_when_the_record_carries_one() -> None:
     [
         {"bridge": "+13236789001"},
         {"flow_id": "SG_other"},
-        {"started_at": "2026-01-01T09:00:00+00:00"},
+        {"started_at": at(-60)},
         {"number": "+918830907999"},
     ],
 )
-def test_without_a_token_bridge_flow_time_and_number_must_match(other: dict[str, str]) -> None:
-    number = other.pop("number", "+918830907001")
+def test_without_a_token_a_contradicting_record_is_not_counted(other: dict[str, object]) -> None:
+    number = str(other.pop("number", NUMBERS[0]))
     [first, _] = correlation.correlate(watch(), [rec(number, "BUSY", **other)])
     assert first.category is StatusCategory.PENDING
 
 
-def test_without_a_token_a_matching_record_counts() -> None:
-    [first, _] = correlation.correlate(watch(), [rec("918830907001", "BUSY")])
-    assert (first.status, first.category) == ("BUSY", StatusCategory.CALLEE)
-
-
 def test_a_final_call_beats_one_in_progress_and_the_latest_final_wins() -> None:
     records = [
-        rec("+918830907002", "NOANSWER", started_at="2026-01-01T10:00:01+00:00"),
-        rec("+918830907002", "ANSWER", started_at="2026-01-01T10:01:00+00:00"),
-        rec("+918830907002", "RINGING", started_at="2026-01-01T10:02:00+00:00"),
+        rec(NUMBERS[1], "NOANSWER", started_at=at(0.1)),
+        rec(NUMBERS[1], "ANSWER", started_at=at(1)),
+        rec(NUMBERS[1], "RINGING", started_at=at(2)),
     ]
     assert correlation.correlate(watch(), records)[1].status == "ANSWER"
 
@@ -96,57 +242,12 @@ def test_outcomes_keep_the_submission_order() -> None:
     assert [o.number for o in correlation.correlate(watch(), records)] == list(NUMBERS)
 
 
-def test_record_without_numbers_is_rejected_clearly() -> None:
-    with pytest.raises(ValueError, match="missing numbers"):
-        correlation.watch_from_record({"submitted_at": "2026-01-01T10:00:00+00:00"})
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://h/cb", "https://h/cb?airflow_correlation_token=af-1"),
-        ("https://h/cb?id={id}", "https://h/cb?id={id}&airflow_correlation_token=af-1"),
-        ("https://h/cb?", "https://h/cb?airflow_correlation_token=af-1"),
-        ("https://h/cb#frag", "https://h/cb?airflow_correlation_token=af-1#frag"),
-        ("https://h/cb?airflow_correlation_token=x", "https://h/cb?airflow_correlation_token=x"),
-    ],
-)
-def test_token_is_appended_to_urls(url: str, expected: str) -> None:
-    assert wire.url_with_token(url, "af-1") == expected
-
-
-def test_form_encoding_appends_the_token_to_dlrurl_and_every_callback_url() -> None:
-    [call], _ = validation.outbound_calls(
-        to="+918830907001",
-        bridge="+6531651234",
-        flow_id="SG_f",
-        dlrurl="https://h/dlr?s={status}",
-        callback={"call_end": {"url": ["https://h/end"], "callback_profile": ["p1"]}},
-        correlation_token="af-1",
-    )
-    form = wire.encode_outbound_form(call)
-    assert form["dlrurl"] == "https://h/dlr?s={status}&airflow_correlation_token=af-1"
-    assert json.loads(form["callback"]) == {
-        "call_end": {"url": ["https://h/end?airflow_correlation_token=af-1"], "callback_profile": ["p1"]}
+def test_an_outcome_row_says_pending_for_no_status() -> None:
+    row = correlation.CallOutcome("+918830907001", None, StatusCategory.PENDING).as_row()
+    assert row == {
+        "number": "+918830907001",
+        "status": "PENDING",
+        "category": "pending",
+        "call_id": None,
+        "duration": None,
     }
-
-
-def test_without_a_token_urls_are_sent_unchanged() -> None:
-    [call], _ = validation.outbound_calls(
-        to="+918830907001", bridge="+6531651234", flow_id="SG_f", dlrurl="https://h/dlr"
-    )
-    assert wire.encode_outbound_form(call)["dlrurl"] == "https://h/dlr"
-
-
-def test_explicit_watch_is_validated() -> None:
-    w = validation.call_watch(numbers="+918830907001", start_time="2026-01-01T10:00:00Z", bridge="+6531651234")
-    assert w.start_time == "2026-01-01T10:00:00+00:00"
-    with pytest.raises(validation.KaleyraInputError, match="start_time"):
-        validation.call_watch(numbers="+918830907001")
-    with pytest.raises(validation.KaleyraInputError, match="start_time"):
-        validation.call_watch(numbers="+918830907001", start_time="2026-01-01T10:00:00")
-    with pytest.raises(validation.KaleyraInputError, match="numbers"):
-        validation.call_watch(numbers="12", start_time="2026-01-01T10:00:00Z")
-    with pytest.raises(validation.KaleyraInputError, match="record"):
-        validation.call_watch(record="not json")
-    assert validation.call_watch(record=json.dumps(RECORD)) == watch()

@@ -37,7 +37,10 @@ WATCH = correlation.watch_from_record(RECORD)
 
 
 def result(*statuses: str | None) -> dict[str, Any]:
-    found = [correlation.CallOutcome(n, s, call_logs.status_category(s)) for n, s in zip(WATCH.numbers, statuses, strict=True)]
+    found = [
+        correlation.CallOutcome(n, s, call_logs.status_category(s))
+        for n, s in zip(WATCH.numbers, statuses, strict=True)
+    ]
     return outcomes.result_of(WATCH, found)
 
 
@@ -120,7 +123,7 @@ class XComTI(SimpleNamespace):
 
 def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKaleyra(answer(200, ACCEPTED))
-    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: _hook(fake))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: _hook(fake)))
     ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
     with pytest.raises(TaskDeferred) as caught:
         operator(deferrable=True, poll_interval=5, wait_timeout=600, min_success_ratio=0.5).execute(
@@ -144,7 +147,7 @@ def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.Monk
 
 def test_operator_without_wait_returns_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKaleyra(answer(200, ACCEPTED))
-    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: _hook(fake))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: _hook(fake)))
     ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
     op = KaleyraOutboundCallOperator(task_id="call", to="+918830907001", bridge="+13236789001", flow_id="SG_flow")
     assert op.execute({"ti": ti, "task_state_store": FakeTaskStateStore()})["code"] == "RBC3007"
@@ -152,7 +155,7 @@ def test_operator_without_wait_returns_the_record(monkeypatch: pytest.MonkeyPatc
 
 
 def _hook(fake: FakeKaleyra) -> KaleyraHook:
-    hook = KaleyraHook()
+    hook = KaleyraHook(sleep=lambda seconds: None)
     install(hook, fake)
     return hook
 
@@ -192,12 +195,12 @@ def test_bad_wait_times_fail_when_the_operator_is_built(parameter: str) -> None:
         operator(**{parameter: 0})
 
 
-def listed(*statuses: str) -> tuple[int, bytes, dict]:
+def listed(*statuses: str, token: str = "af-1", numbers: tuple[str, ...] = WATCH.numbers) -> tuple[int, bytes, dict]:
     calls = [
-        {"id": f"c{i}", "to": n, "status": s, "custom": json.dumps({wire.CORRELATION_KEY: "af-1"})}
-        for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=True))
+        {"id": f"c{i}", "to": n, "status": s, "custom": json.dumps({wire.CORRELATION_KEY: token})}
+        for i, (n, s) in enumerate(zip(numbers, statuses, strict=True))
     ]
-    body = {"code": wire.CALL_LOGS_LISTED, "message": "ok", "data": {"calls": calls, "total": len(calls)}, "error": {}}
+    body = {"code": "RBC3200", "message": "ok", "data": {"calls": calls, "total": len(calls)}, "error": {}}
     return answer(200, body)
 
 
@@ -226,3 +229,41 @@ def _session_with(fake: FakeKaleyra) -> Any:
     session.mount("https://", fake)
     session.mount("http://", fake)
     return session
+
+
+def test_sensor_applies_the_prefix_to_national_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    poking = KaleyraCallStatusSensor(
+        task_id="wait", numbers="8830907001,8830907002", prefix="+91", start_time=SUBMITTED, bridge="+13236789001"
+    )
+    wait = poking._wait()
+    assert wait.watch.numbers == WATCH.numbers
+    assert wait.watch.country_code == "91"
+    # Kaleyra's log may drop the country code: those records still count.
+    national = tuple(n.removeprefix("+91") for n in WATCH.numbers)
+    fake = FakeKaleyra(listed("ANSWER", "ANSWER", numbers=national))
+    monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
+    done = poking.poke({})
+    assert done.xcom_value["counts"] == {"success": 2}  # type: ignore[union-attr]
+    assert "prefix" in KaleyraCallStatusSensor.template_fields
+
+
+def test_sensor_poke_reads_at_most_the_page_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def listing(self: KaleyraHook, query: call_logs.CallLogQuery, **kwargs: Any) -> call_logs.CallLogListing:
+        seen.append(kwargs)
+        return call_logs.CallLogListing([])
+
+    monkeypatch.setattr(KaleyraHook, "call_logs", listing)
+    assert sensor().poke({}) is False
+    assert seen == [{"max_pages": WATCH.page_budget()}]
+
+
+def test_operator_waits_on_the_worker_without_deferring(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(answer(200, ACCEPTED), listed("ANSWER", "FLOW_ANSWER", token=""))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: _hook(fake)))
+    ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
+    result = operator(deferrable=False).execute({"ti": ti, "task_state_store": FakeTaskStateStore()})
+    assert result["counts"] == {"success": 2}
+    assert ti.pushed["submission"]["numbers"] == RECORD["numbers"]
+    assert [r.method for r in fake.requests] == ["POST", "GET"]

@@ -69,6 +69,7 @@ def test_optional_fields_are_sent() -> None:
         FLOW,
         prefix="+91",
         retry=1,
+        time="2030-01-01T15:30:00+05:30",
         timeout=45,
         delay=2,
         interval=30,
@@ -78,14 +79,39 @@ def test_optional_fields_are_sent() -> None:
         correlation_token="af-abc",
     )
     form = {k: v[0] for k, v in fake.forms()[0].items()}
-    assert form["prefix"] == "+91"
-    assert form["retry"] == "1"
+    # The prefix is applied here; Kaleyra gets whole numbers and no prefix field.
+    assert form["to"] == "+918830907001"
+    assert "prefix" not in form
+    assert (form["retry"], form["timeout"], form["delay"], form["interval"]) == ("1", "45", "2", "30")
+    assert form["time"] == "2030-01-01T10:00:00+00:00"
     # The correlation token rides along on the user's callback URLs.
     assert form["dlrurl"] == "https://hooks.example/dlr?id={id}&status={status}&airflow_correlation_token=af-abc"
     assert json.loads(form["custom"]) == {"order": 42, wire.CORRELATION_KEY: "af-abc"}
     assert json.loads(form["callback"]) == {
         "call_end": {"url": ["https://hooks.example/end?airflow_correlation_token=af-abc"]}
     }
+
+
+def test_prepare_builds_the_whole_request_and_sends_nothing() -> None:
+    hook, fake = make_hook(answer(200, ACCEPTED))
+    call = wire.OutboundCall(to=("+18830907001",), bridge="+13236789001", flow_id=FLOW, correlation_token="af-1")
+    prepared = hook.prepare_submit(call)
+    assert fake.requests == []
+    assert prepared.call is call
+    assert prepared.request.method == "POST"
+    assert prepared.request.url == f"https://api.ap.kaleyra.io/v1/{SID}/voice/outbound"
+    assert prepared.request.headers["api-key"] == SECRET_KEY
+    assert prepared.summary == f"to=[+18830907001] bridge=+13236789001 flow={FLOW}"
+    result = hook.send_submit(prepared)
+    assert fake.requests == [prepared.request]
+    assert (result.code, result.numbers, result.correlation_token) == ("RBC3007", ["+18830907001"], "af-1")
+
+
+def test_a_broken_connection_fails_in_prepare(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_KALEYRA_DEFAULT", connection_json(region="MARS"))
+    call = wire.OutboundCall(to=("+18830907001",), bridge="+13236789001", flow_id=FLOW)
+    with pytest.raises(KaleyraConnectionConfigError, match="region='MARS'"):
+        KaleyraHook().prepare_submit(call)
 
 
 def test_ivr_not_found_is_permanent_with_code_and_redacted_summary() -> None:
@@ -105,31 +131,62 @@ def test_a_200_with_a_failure_code_is_a_failure() -> None:
         hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
 
 
-def test_unknown_code_fails_and_shows_it() -> None:
-    hook, _ = make_hook(answer(200, {"code": "RBC4242", "message": "Something new", "data": {}, "error": {}}))
-    with pytest.raises(KaleyraPermanentError, match="RBC4242 'Something new'"):
+@pytest.mark.parametrize(
+    ("status", "body", "shown"),
+    [
+        pytest.param(
+            200, {"code": "RBC3008", "message": "Queued", "data": {}, "error": {}}, "RBC3008 'Queued'", id="200-RBC3008"
+        ),
+        pytest.param(200, {"code": "RBC4242", "message": "New"}, "RBC4242 'New'", id="200-another-code"),
+        pytest.param(200, {"message": "ok", "data": {}}, "no code 'ok'", id="200-without-code"),
+        pytest.param(202, {"code": "RBC3008"}, "RBC3008", id="202-unknown-code"),
+        pytest.param(500, {"message": "internal"}, "HTTP 500", id="500-json"),
+        pytest.param(500, "<html>oops</html>", "HTTP 500 with a body that is not Kaleyra JSON", id="500-html"),
+        pytest.param(502, "<html>Bad Gateway</html>", "<html>Bad Gateway", id="502-proxy-page"),
+        pytest.param(503, "", "HTTP 503 with a body that is not Kaleyra JSON: ''", id="503-empty"),
+        pytest.param(504, None, "HTTP 504", id="504-gateway-timeout"),
+        pytest.param(400, "<html>Bad Request</html>", "HTTP 400", id="400-proxy-page"),
+        pytest.param(403, b"", "HTTP 403", id="403-empty"),
+    ],
+)
+def test_an_answer_that_does_not_prove_nothing_was_done_is_an_unknown_outcome_sent_once(
+    status: int, body: object, shown: str
+) -> None:
+    hook, fake = make_hook(answer(status, body), answer(200, ACCEPTED))
+    with pytest.raises(KaleyraOutcomeUnknownError) as info:
         hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
+    assert len(fake.requests) == 1  # never sent again: it may have dialled
+    assert shown in str(info.value)
+    assert "does not say whether it dialled" in str(info.value)
+    assert info.value.http_status == status
+    assert isinstance(info.value, KaleyraPermanentError)  # no Airflow retry either
+    assert SECRET_KEY not in str(info.value)
+
+
+def test_200_with_an_unknown_code_names_the_code() -> None:
+    hook, _ = make_hook(answer(200, {"code": "RBC3008", "message": "Queued", "data": {}, "error": {}}))
+    with pytest.raises(KaleyraOutcomeUnknownError, match="RBC3008") as info:
+        hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
+    assert (info.value.code, info.value.kaleyra_message) == ("RBC3008", "Queued")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "RBC3115"), (200, "RBC3115"), (401, "RBC001"), (402, "E110"), (400, "RBC3001")],
+)
+def test_a_refusal_that_proves_nothing_was_done_is_permanent_not_unknown(status: int, code: str) -> None:
+    hook, fake = make_hook(answer(status, {"code": code, "message": "no", "data": [], "error": {}}))
+    with pytest.raises(KaleyraPermanentError, match=code) as info:
+        hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
+    assert not isinstance(info.value, KaleyraOutcomeUnknownError)
+    assert (info.value.code, info.value.http_status) == (code, status)
+    assert len(fake.requests) == 1
 
 
 def test_wrong_credentials_are_permanent() -> None:
     body = {"code": "RBC001", "message": "Incorrect SID or API Key", "data": [], "error": {}}
     hook, _ = make_hook(answer(401, body))
     with pytest.raises(KaleyraPermanentError, match="RBC001"):
-        hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
-
-
-@pytest.mark.parametrize("status", [500, 502, 503])
-def test_5xx_is_transient_and_the_post_is_sent_once(status: int) -> None:
-    hook, fake = make_hook(answer(status, "<html>oops</html>"))
-    with pytest.raises(KaleyraTransientError, match=f"HTTP {status} .*<html>oops") as info:
-        hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
-    assert len(fake.requests) == 1
-    assert info.value.http_status == status
-
-
-def test_empty_body_error_shows_status() -> None:
-    hook, _ = make_hook(answer(400, b""))
-    with pytest.raises(KaleyraPermanentError, match="HTTP 400 with a body that is not Kaleyra JSON: ''"):
         hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
 
 
@@ -145,10 +202,29 @@ def test_429_waits_retry_after_then_succeeds() -> None:
 def test_429_is_bounded_then_transient() -> None:
     sleeps: list[float] = []
     hook, fake = make_hook(*[answer(429, None, {"Retry-After": "1"})] * 3, sleeps=sleeps)
-    with pytest.raises(KaleyraTransientError, match="HTTP 429"):
+    with pytest.raises(KaleyraTransientError, match="HTTP 429") as info:
         hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
+    assert not isinstance(info.value, KaleyraOutcomeUnknownError)  # a 429 proves nothing was done
     assert len(fake.requests) == 3
     assert sleeps == [1.0, 1.0]
+
+
+def test_rate_limit_code_is_retried_then_accepted() -> None:
+    sleeps: list[float] = []
+    limited = {"code": "RBC3429", "message": "Too many requests", "data": [], "error": {}}
+    hook, fake = make_hook(answer(429, limited), answer(200, ACCEPTED), sleeps=sleeps)
+    [result] = hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
+    assert result.code == "RBC3007"
+    assert len(fake.requests) == 2
+    assert sleeps == [1.0]
+
+
+def test_a_retry_after_too_long_to_wait_is_transient_at_once() -> None:
+    hook, fake = make_hook(answer(429, None, {"Retry-After": "3600"}))
+    with pytest.raises(KaleyraTransientError, match="HTTP 429") as info:
+        hook.trigger_outbound_flow("+18830907001", "+13236789001", FLOW)
+    assert info.value.retry_after == 3600.0
+    assert len(fake.requests) == 1
 
 
 def test_connection_refused_is_retried_then_transient() -> None:
@@ -219,41 +295,9 @@ def test_read_only_request_is_retried_on_5xx() -> None:
     assert len(fake.requests) == 2
 
 
-@pytest.mark.parametrize(
-    ("conn", "match"),
-    [
-        ({"login": "", "password": "k" * 12}, "Connection 'kaleyra_default' has no Account SID"),
-        ({"login": SID, "password": ""}, "Connection 'kaleyra_default' has no API key"),
-        ({"login": SID, "password": "k" * 12, "extra": {"region": "US"}}, "region='US' is not a Kaleyra region"),
-        ({"login": SID, "password": "k" * 12, "extra": {"base_url": "api.x"}}, "base_url='api.x'"),
-        ({"login": SID, "password": "k" * 12, "extra": {"timeout": "soon"}}, "timeout='soon'"),
-    ],
-)
-def test_connection_problems_are_named(monkeypatch: pytest.MonkeyPatch, conn: dict, match: str) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_KALEYRA_DEFAULT", json.dumps({"conn_type": "kaleyra", **conn}))
-    with pytest.raises(KaleyraConnectionConfigError, match=match):
-        _ = KaleyraHook().settings
-
-
-@pytest.mark.parametrize(
-    ("extra", "base"),
-    [
-        ({"region": "EU"}, "https://api.eu.kaleyra.io/"),
-        ({"extra__kaleyra__region": "IN"}, "https://api.in.kaleyra.io/"),
-        ({"region": "NA", "base_url": "http://127.0.0.1:8080"}, "http://127.0.0.1:8080"),
-        ({}, "https://api.ap.kaleyra.io/"),
-    ],
-)
-def test_base_url_from_region_or_override(monkeypatch: pytest.MonkeyPatch, extra: dict, base: str) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_KALEYRA_DEFAULT",
-        json.dumps({"conn_type": "kaleyra", "login": SID, "password": SECRET_KEY, "extra": extra}),
-    )
-    assert KaleyraHook().settings.base_url == base
-
-
-def test_timeout_from_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_KALEYRA_DEFAULT", connection_json(timeout="12.5"))
-    settings = KaleyraHook().settings
-    assert settings.read_timeout == 12.5
-    assert SECRET_KEY not in repr(settings)
+def test_read_only_request_out_of_tries_on_5xx_is_transient_not_unknown() -> None:
+    hook, fake = make_hook(*[answer(503, "")] * 3)
+    with pytest.raises(KaleyraTransientError, match="HTTP 503") as info:
+        hook.list_numbers()
+    assert not isinstance(info.value, KaleyraOutcomeUnknownError)
+    assert len(fake.requests) == 3

@@ -20,7 +20,12 @@ import requests
 from airflow.sdk import DAG
 
 from airflow_provider_kaleyra import wire
-from airflow_provider_kaleyra.exceptions import KaleyraInputError, KaleyraPermanentError, KaleyraTransientError
+from airflow_provider_kaleyra.exceptions import (
+    KaleyraInputError,
+    KaleyraOutcomeUnknownError,
+    KaleyraPermanentError,
+    KaleyraTransientError,
+)
 from airflow_provider_kaleyra.notifications.kaleyra import (
     KaleyraCallNotifier,
     notification_correlation_token,
@@ -169,10 +174,50 @@ def test_bad_input_is_reported_before_anything_is_sent(
     assert fake.requests == []
 
 
-def test_unreachable_kaleyra_is_a_transient_failure(kaleyra: Callable[..., FakeKaleyra]) -> None:
-    kaleyra(answer(503, "<html>down</html>"))
-    with pytest.raises(KaleyraTransientError):
+def test_unreachable_kaleyra_is_a_transient_failure(
+    kaleyra: Callable[..., FakeKaleyra], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib3.exceptions import NewConnectionError
+
+    from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
+
+    monkeypatch.setattr(  # the backoff between tries is not waited for here
+        KaleyraCallNotifier, "hook", property(lambda self: KaleyraHook(self.kaleyra_conn_id, sleep=lambda s: None))
+    )
+    refused = requests.ConnectionError(NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
+    fake = kaleyra(*[refused] * 4)
+    with pytest.raises(KaleyraTransientError, match="Could not reach Kaleyra") as raised:
         notifier(raise_on_failure=True)(failure_context())
+    assert not isinstance(raised.value, KaleyraOutcomeUnknownError)
+    assert len(fake.requests) == 4
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(answer(503, "<html>down</html>"), id="503"),
+        pytest.param(answer(200, {"code": "RBC3008", "message": "Queued", "data": {}, "error": {}}), id="200-RBC3008"),
+    ],
+)
+def test_an_answer_that_does_not_say_is_an_unknown_outcome_sent_once(
+    kaleyra: Callable[..., FakeKaleyra], reply: tuple[int, bytes, dict]
+) -> None:
+    fake = kaleyra(reply, answer(200, ACCEPTED))
+    with pytest.raises(KaleyraOutcomeUnknownError):
+        notifier(raise_on_failure=True)(failure_context())
+    assert len(fake.requests) == 1  # the on-call person is not rung twice
+
+
+def test_an_unknown_outcome_is_not_logged_as_a_call_not_placed(
+    kaleyra: Callable[..., FakeKaleyra], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    kaleyra(answer(200, {"code": "RBC3008", "message": "Queued", "data": {}, "error": {}}))
+    notifier()(failure_context())
+    logs = all_logs(caplog, capsys)
+    assert f"Kaleyra call notification to {ON_CALL} may have been placed" in logs
+    assert "code=RBC3008 message=Queued http_status=200" in logs
+    assert "was not placed" not in logs
 
 
 def test_a_missing_connection_is_logged_not_raised(

@@ -12,6 +12,7 @@ from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.exceptions import (
     KaleyraConnectionConfigError,
     KaleyraInputError,
+    KaleyraOutcomeUnknownError,
     KaleyraPermanentError,
     KaleyraTransientError,
 )
@@ -31,17 +32,24 @@ def context(map_index: int = -1, store: FakeTaskStateStore | None = None) -> dic
 
 
 def hook_with(fake: FakeKaleyra) -> KaleyraHook:
-    hook = KaleyraHook()
+    hook = KaleyraHook(sleep=lambda seconds: None)
     install(hook, fake)
     return hook
 
 
-def run(monkeypatch: pytest.MonkeyPatch, *answers: Any, **kwargs: Any) -> tuple[Any, FakeKaleyra]:
-    fake = FakeKaleyra(*answers)
+def talk_to(monkeypatch: pytest.MonkeyPatch, fake: FakeKaleyra) -> FakeKaleyra:
+    """Every operator's hook talks to ``fake`` (a fresh hook per access, as after a restart)."""
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: hook_with(fake)))
+    return fake
 
-    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: hook_with(fake))
+
+def run(monkeypatch: pytest.MonkeyPatch, *answers: Any, **kwargs: Any) -> tuple[Any, FakeKaleyra]:
+    fake = talk_to(monkeypatch, FakeKaleyra(*answers))
     params = {"task_id": "call", "to": ["+918830907001"], "bridge": BRIDGE, "flow_id": FLOW, **kwargs}
     return KaleyraOutboundCallOperator(**params).execute(context()), fake
+
+
+RATE_LIMITED = answer(429, {"code": "RBC3429", "message": "Too many requests"})
 
 
 def test_record_is_json_and_complete(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,8 +62,28 @@ def test_record_is_json_and_complete(monkeypatch: pytest.MonkeyPatch) -> None:
     assert record["flow_id"] == FLOW
     assert record["submitted_at"].endswith("+00:00")
     assert record["correlation_token"] == wire.correlation_token("d", "r", "call", -1)
+    assert record["country_code"] is None
+    assert record["numbers_in_xcom"] is True
+    assert record["state_location"] == "task_state_store"
     form = {k: v[0] for k, v in fake.forms()[0].items()}
     assert json.loads(form["custom"])[wire.CORRELATION_KEY] == record["correlation_token"]
+
+
+def test_national_numbers_go_out_whole_and_the_record_keeps_the_country_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    record, fake = run(monkeypatch, answer(200, ACCEPTED), to="8830907001,+918830907002", prefix="+91")
+    form = fake.forms()[0]
+    assert form["to"] == ["+918830907001,+918830907002"]
+    assert "prefix" not in form
+    assert record["numbers"] == ["+918830907001", "+918830907002"]
+    assert record["country_code"] == "91"
+
+
+def test_the_hook_is_made_once_per_operator() -> None:
+    op = KaleyraOutboundCallOperator(task_id="t", to="+918830907001", bridge=BRIDGE, flow_id=FLOW)
+    assert op.hook is op.hook
+    assert op.hook.kaleyra_conn_id == "kaleyra_default"
+    other = KaleyraOutboundCallOperator(task_id="u", to="+918830907001", bridge=BRIDGE, flow_id=FLOW)
+    assert other.hook is not op.hook
 
 
 def test_more_than_100_numbers_go_as_consecutive_requests(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,8 +146,7 @@ def test_bad_input_fails_before_any_request(
 
 
 def test_bad_input_makes_no_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeKaleyra(answer(200, ACCEPTED))
-    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: hook_with(fake))
+    fake = talk_to(monkeypatch, FakeKaleyra(answer(200, ACCEPTED)))
     op = KaleyraOutboundCallOperator(task_id="t", to="+91", bridge=BRIDGE, flow_id=FLOW)
     with pytest.raises(KaleyraInputError):
         op.execute(context())
@@ -132,14 +159,15 @@ def test_bad_input_makes_no_request(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"login": "HXIN1", "password": ""}, "Connection 'kaleyra_default' has no API key"),
         ({"login": "", "password": "secret-key"}, "Connection 'kaleyra_default' has no Account SID"),
         ({"login": "HXIN1", "password": "secret-key", "extra": {"region": "MARS"}}, "region='MARS'"),
+        ({"login": "HXIN1", "password": "secret key"}, r"API key \(password field\) holds a space"),
+        ({"login": "HXIN1", "password": "secret-key", "extra": {"timezone": "Mars"}}, "timezone='Mars'"),
     ],
 )
 def test_broken_connection_fails_before_any_request(
     monkeypatch: pytest.MonkeyPatch, conn: dict, match: str
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_KALEYRA_DEFAULT", json.dumps({"conn_type": "kaleyra", **conn}))
-    fake = FakeKaleyra(answer(200, ACCEPTED))
-    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: hook_with(fake))
+    fake = talk_to(monkeypatch, FakeKaleyra(answer(200, ACCEPTED)))
     op = KaleyraOutboundCallOperator(task_id="t", to="+918830907001", bridge=BRIDGE, flow_id=FLOW)
     with pytest.raises(KaleyraConnectionConfigError, match=match):
         op.execute(context())
@@ -153,27 +181,67 @@ def test_refused_flow_fails_without_retry(monkeypatch: pytest.MonkeyPatch) -> No
         run(monkeypatch, answer(400, IVR_NOT_FOUND))
 
 
-def test_transient_failure_on_first_request_stays_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rate_limited_request_stays_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_kaleyra._compat import AirflowFailException
 
-    with pytest.raises(KaleyraTransientError) as info:
-        run(monkeypatch, answer(503, "busy"))
+    with pytest.raises(KaleyraTransientError, match="RBC3429") as info:
+        run(monkeypatch, *[RATE_LIMITED] * 4)
     assert not isinstance(info.value, AirflowFailException)
 
 
-def test_transient_failure_after_accepted_batches_retries_only_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refusal_after_accepted_batches_retries_only_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
     numbers = [f"+9188309{i:05d}" for i in range(150)]
     store = FakeTaskStateStore()
-    fake = FakeKaleyra(answer(200, ACCEPTED), answer(503, "busy"), answer(200, ACCEPTED))
-    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", lambda self: hook_with(fake))
+    fake = talk_to(monkeypatch, FakeKaleyra(answer(200, ACCEPTED), *[RATE_LIMITED] * 4, answer(200, ACCEPTED)))
     op = KaleyraOutboundCallOperator(task_id="call", to=numbers, bridge=BRIDGE, flow_id=FLOW, max_active_requests=1)
-    with pytest.raises(KaleyraTransientError, match=r"1 of 2 batch\(es\) \(100 numbers\) are accepted"):
+    with pytest.raises(KaleyraTransientError, match=r"Accepted so far: 1 of 2 batch\(es\), 100 numbers"):
         op.execute(context(store=store))
     record = op.execute(context(store=store))  # what Airflow's retry does, with the same stored state
     sent = [form["to"][0].split(",") for form in fake.forms()]
-    assert [len(s) for s in sent] == [100, 50, 50]
+    assert [len(s) for s in sent] == [100, 50, 50, 50, 50, 50]
+    assert sent[-1] == numbers[100:]
     assert record["numbers"] == numbers
     assert record["batches_reused"] == 1
+
+
+def listing_of(numbers: list[str]) -> tuple[int, bytes, dict]:
+    """Kaleyra's call log showing calls to ``numbers``, written without "+" and without the token."""
+    calls = [
+        {"id": f"c{i}", "callee": n.lstrip("+"), "caller": BRIDGE.lstrip("+"), "status": "ANSWER"}
+        for i, n in enumerate(numbers)
+    ]
+    return answer(200, {"code": "RBC3200", "message": "ok", "data": calls, "error": {}})
+
+
+def test_a_5xx_leaves_the_batch_unknown_and_the_retry_never_resends_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_kaleyra._compat import AirflowFailException
+
+    numbers = [f"+9188309{i:05d}" for i in range(150)]
+    store = FakeTaskStateStore()
+    fake = talk_to(monkeypatch, FakeKaleyra(answer(200, ACCEPTED), answer(503, "<html>down</html>")))
+    op = KaleyraOutboundCallOperator(task_id="call", to=numbers, bridge=BRIDGE, flow_id=FLOW, max_active_requests=1)
+    with pytest.raises(KaleyraTransientError, match=r"Outcome unknown for batch 2/2 .*HTTP 503"):
+        op.execute(context(store=store))
+    fake.answers.append(listing_of([]))  # the retry reads the call log: the calls are not there
+    with pytest.raises(KaleyraOutcomeUnknownError, match="batch 2/2") as info:
+        op.execute(context(store=store))
+    assert isinstance(info.value, AirflowFailException)
+    assert [r.method for r in fake.requests] == ["POST", "POST", "GET"]
+
+
+def test_a_lost_answer_is_settled_from_the_call_log_on_the_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    numbers = [f"+9188309{i:05d}" for i in range(150)]
+    store = FakeTaskStateStore()
+    unknown = answer(200, {"code": "RBC3008", "message": "Queued", "data": {}, "error": {}})
+    fake = talk_to(monkeypatch, FakeKaleyra(answer(200, ACCEPTED), unknown))
+    op = KaleyraOutboundCallOperator(task_id="call", to=numbers, bridge=BRIDGE, flow_id=FLOW, max_active_requests=1)
+    with pytest.raises(KaleyraTransientError, match="RBC3008"):
+        op.execute(context(store=store))
+    fake.answers.append(listing_of(numbers[100:]))
+    record = op.execute(context(store=store))
+    assert [r.method for r in fake.requests] == ["POST", "POST", "GET"]  # nothing dialled twice
+    assert record["batches_reused"] == 2
+    assert record["numbers"] == numbers
 
 
 def test_api_key_never_in_logs_errors_or_xcom(
@@ -185,7 +253,7 @@ def test_api_key_never_in_logs_errors_or_xcom(
         run(monkeypatch, answer(401, {"code": "RBC001", "message": "Incorrect SID or API Key", "data": []}))
     logs = all_logs(caplog, capsys)
     assert "Kaleyra accepted flow" in logs  # the logs were captured
-    assert "batch 1/1, 1 numbers accepted, 0 rejected" in logs
+    assert "batch 1/1: 1 numbers accepted, 0 refused by Kaleyra, 0 not sent, 0 outcome unknown" in logs
     for text in (logs, json.dumps(record), str(info.value)):
         assert SECRET_KEY not in text
 
@@ -193,3 +261,59 @@ def test_api_key_never_in_logs_errors_or_xcom(
 def test_template_fields_cover_the_dag_parameters() -> None:
     fields = set(KaleyraOutboundCallOperator.template_fields)
     assert {"to", "bridge", "flow_id", "custom", "callback", "dlrurl", "kaleyra_conn_id"} <= fields
+
+
+def campaign_of(count: int, **options: Any) -> tuple[Any, list[wire.OutboundCall], Any]:
+    from airflow_provider_kaleyra import validation
+    from airflow_provider_kaleyra.campaign import BatchEntry, BatchStatus, CampaignResult
+
+    calls, callees = validation.outbound_calls(
+        to=[f"88{i:08d}" for i in range(count)], bridge=BRIDGE, flow_id=FLOW, prefix="+91", **options
+    )
+    entries = [
+        BatchEntry(
+            BatchStatus.ACCEPTED,
+            len(call.to),
+            call.to[0],
+            call.to[-1],
+            since=f"2026-01-01T10:00:{i:02d}+00:00",
+            code="RBC3007",
+            message="Submitted Successfully",
+            submitted_at=f"2026-01-01T10:00:{i:02d}+00:00",
+            call_ids=(f"c{i}",),
+        )
+        for i, call in enumerate(calls)
+    ]
+    return CampaignResult(entries, "task_state_store", reused=1, sent=len(calls) - 1), calls, callees
+
+
+def test_the_record_summarises_every_batch() -> None:
+    from airflow_provider_kaleyra.operators.kaleyra import submission_record
+
+    result, calls, callees = campaign_of(250, correlation_token="af-1")
+    record = submission_record(result, calls, callees)
+    assert json.loads(json.dumps(record)) == record
+    assert record["numbers"] == [n for call in calls for n in call.to]
+    assert record["numbers"][0] == "+918800000000"
+    assert (record["numbers_count"], record["numbers_in_xcom"], record["country_code"]) == (250, True, "91")
+    assert record["call_ids"] == ["c0", "c1", "c2"]
+    assert record["submitted_at"] == "2026-01-01T10:00:00+00:00"
+    assert (record["batches_reused"], record["correlation_token"]) == (1, "af-1")
+    assert record["batches"][2] == {
+        "size": 50,
+        "code": "RBC3007",
+        "submitted_at": "2026-01-01T10:00:02+00:00",
+        "first": "+918800000200",
+        "last": "+918800000249",
+    }
+
+
+def test_a_large_campaign_keeps_its_numbers_out_of_xcom() -> None:
+    from airflow_provider_kaleyra.operators.kaleyra import XCOM_NUMBERS_LIMIT, submission_record
+
+    result, calls, callees = campaign_of(XCOM_NUMBERS_LIMIT + 50)
+    record = submission_record(result, calls, callees)
+    assert (record["numbers_count"], record["numbers_in_xcom"]) == (XCOM_NUMBERS_LIMIT + 50, False)
+    assert record["numbers"] == record["call_ids"] == []
+    assert record["batches"][-1]["last"] == calls[-1].to[-1]
+    assert submission_record(result, calls, callees, xcom_numbers_limit=2000)["numbers_in_xcom"] is True

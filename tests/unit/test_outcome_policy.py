@@ -104,6 +104,24 @@ def test_timeout_lists_the_numbers_still_pending() -> None:
     assert WATCH.numbers[0] not in str(failure).split(":", 2)[-1]
 
 
+def test_timeout_says_what_the_call_log_listing_could_not_read() -> None:
+    r = {
+        **result("ANSWER", None),
+        "unreadable_entries": ["a call-log entry is not an object: 'junk'"],
+        "unreadable_count": 3,
+        "listing_cut_off": "page 2 repeated earlier records; paging stopped there",
+    }
+    text = str(outcomes.failure_for(r, OutcomePolicy(), timed_out=True))
+    assert f"1 of 2 numbers have no final status yet: {WATCH.numbers[1]}. Note: " in text
+    assert "the call-log listing was cut off (page 2 repeated earlier records; paging stopped there)" in text
+    assert "3 call-log entries could not be read: a call-log entry is not an object: 'junk'" in text
+
+
+def test_timeout_without_gaps_in_the_listing_adds_no_note() -> None:
+    text = str(outcomes.failure_for(result("ANSWER", None), OutcomePolicy(), timed_out=True))
+    assert "Note:" not in text
+
+
 def test_pending_without_timeout_is_not_a_failure_yet() -> None:
     assert outcomes.failure_for(result("ANSWER", None), OutcomePolicy()) is None
 

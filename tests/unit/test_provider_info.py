@@ -31,7 +31,8 @@ def test_connection_form_declares_the_kaleyra_fields() -> None:
     assert (conn["connection-type"], conn["hook-name"]) == ("kaleyra", "Kaleyra")
     fields = conn["conn-fields"]
     assert fields["region"]["schema"]["enum"] == ["SG", "IN", "EU", "NA"]
-    assert set(fields) == {"region", "base_url", "timeout"}
+    assert set(fields) == {"region", "base_url", "timeout", "timezone"}
+    assert fields["timezone"]["schema"]["type"] == ["string", "null"]
     behaviour = conn["ui-field-behaviour"]
     assert behaviour["relabeling"] == {"login": "Account SID", "password": "API key"}
     assert behaviour["placeholders"]["login"] == "HXIN169510844XXX"
@@ -53,7 +54,12 @@ def test_providers_manager_reads_the_form() -> None:
     if not hasattr(manager, "_load_ui_metadata"):
         pytest.skip("this Airflow reads the form from the hook's classmethods (needs the FAB UI packages)")
     widgets = manager.connection_form_widgets
-    assert {"extra__kaleyra__region", "extra__kaleyra__base_url", "extra__kaleyra__timeout"} <= set(widgets)
+    assert {
+        "extra__kaleyra__region",
+        "extra__kaleyra__base_url",
+        "extra__kaleyra__timeout",
+        "extra__kaleyra__timezone",
+    } <= set(widgets)
     assert manager.field_behaviours["kaleyra"]["relabeling"]["login"] == "Account SID"
 
 

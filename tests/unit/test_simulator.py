@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import queue
@@ -172,7 +173,7 @@ def test_form_the_provider_encodes_is_accepted_and_recorded(kaleyra_simulator: K
         bridge=SECOND_BRIDGE,
         flow_id=SECOND_FLOW_ID,
         retry=2,
-        time="2030-01-01T10:00:00+00:00",
+        time=dt.datetime(2030, 1, 1, 10, 0, tzinfo=dt.timezone.utc),
         timeout=30,
         custom={"order": 42},
         dlrurl="https://example.com/dlr?id={id}&status={status}",

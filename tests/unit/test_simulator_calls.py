@@ -17,6 +17,7 @@ from airflow_provider_kaleyra.simulator import (
     SECOND_BRIDGE,
     SECOND_FLOW_ID,
 )
+from airflow_provider_kaleyra.simulator import call_logs as sim_call_logs
 from airflow_provider_kaleyra.simulator.calls import CallScript, scripted_status
 from airflow_provider_kaleyra.simulator.ledger import dials_for
 
@@ -86,7 +87,7 @@ def test_lifecycle_queued_ringing_final() -> None:
 def test_call_logs_show_live_then_final_statuses(kaleyra_simulator: KaleyraSimulator) -> None:
     dial(kaleyra_simulator, ["+918830907001", "+918830907090"])
     body = logs(kaleyra_simulator)
-    assert (body["http_status"], body["code"]) == (200, wire.CALL_LOGS_LISTED)
+    assert (body["http_status"], body["code"]) == (200, sim_call_logs.LISTED)
     assert {c["status"] for c in body["data"]["calls"]} <= {"QUEUED", "RINGING"}
     settle(kaleyra_simulator)
     calls = logs(kaleyra_simulator)["data"]["calls"]

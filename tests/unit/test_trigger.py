@@ -31,6 +31,7 @@ class ScriptedHook:
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
         self.queries: list[call_logs.CallLogQuery] = []
+        self.max_pages: list[int] = []
         self.closed = False
 
     async def __aenter__(self) -> ScriptedHook:
@@ -39,20 +40,21 @@ class ScriptedHook:
     async def __aexit__(self, *exc: object) -> None:
         self.closed = True
 
-    async def call_logs(self, query: call_logs.CallLogQuery) -> call_logs.CallLogListing:
+    async def call_logs(self, query: call_logs.CallLogQuery, *, max_pages: int) -> call_logs.CallLogListing:
         self.queries.append(query)
+        self.max_pages.append(max_pages)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, BaseException):
             raise answer
         return answer
 
 
-def page(*statuses: str | None) -> call_logs.CallLogListing:
+def page(*statuses: str | None, **listing: Any) -> call_logs.CallLogListing:
     records = [
         call_logs.CallRecord(n, s, call_id=f"c{i}", correlation_token="af-1")
         for i, (n, s) in enumerate(zip(WATCH.numbers, statuses, strict=False))
     ]
-    return call_logs.CallLogListing(records, [], False)
+    return call_logs.CallLogListing(records, **listing)
 
 
 def trigger(deadline_seconds: float = 60, **kwargs: Any) -> KaleyraCallStatusTrigger:
@@ -93,6 +95,7 @@ def test_done_once_every_call_is_final(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [row["status"] for row in event["result"]["calls"]] == ["ANSWER", "BUSY"]
     assert len(hook.queries) == 3  # one listing per poll for the whole submission
     assert hook.queries[0] == WATCH.query()
+    assert hook.max_pages == [WATCH.page_budget()] * 3
 
 
 def test_done_early_when_the_flow_is_broken(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,3 +132,15 @@ def test_a_permanent_error_ends_at_once(monkeypatch: pytest.MonkeyPatch) -> None
     assert event["permanent"] is True
     assert "RBC001" in event["message"]
     assert len(hook.queries) == 1
+
+
+def test_a_timeout_reports_what_the_listing_could_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    listing = page(
+        "ANSWER", None, problems=["a call-log entry is not an object: 'junk'"], cut_off="stopped after 100 pages"
+    )
+    [event] = events(trigger(deadline_seconds=-1), ScriptedHook(listing), monkeypatch)
+    assert event["status"] == "timeout"
+    assert event["result"]["unreadable_entries"] == ["a call-log entry is not an object: 'junk'"]
+    assert event["result"]["unreadable_count"] == 1
+    assert event["result"]["listing_cut_off"] == "stopped after 100 pages"
+    assert json.loads(json.dumps(event)) == event

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from urllib.parse import urlencode
@@ -40,6 +41,11 @@ def test_base_url_override_without_trailing_slash() -> None:
     assert wire.subscriptions_url("http://127.0.0.1:9", "S") == "http://127.0.0.1:9/v1/S/number/subscriptions"
 
 
+@pytest.mark.parametrize("base", ["https://h.example", "https://h.example/", "https://h.example//"])
+def test_api_url_joins_with_one_slash(base: str) -> None:
+    assert wire.api_url(base, "v1/S/voice/outbound") == "https://h.example/v1/S/voice/outbound"
+
+
 def test_form_has_the_seed_fields_in_order_and_target_in_array_form() -> None:
     form = wire.encode_outbound_form(call(to=("+18830907001", "+18830907002")))
     assert list(form) == ["to", "bridge", "target"]
@@ -50,7 +56,6 @@ def test_form_has_the_seed_fields_in_order_and_target_in_array_form() -> None:
 def test_optional_fields_are_encoded_only_when_given() -> None:
     form = wire.encode_outbound_form(
         call(
-            prefix="+91",
             retry=2,
             timeout=30,
             delay=0,
@@ -60,11 +65,26 @@ def test_optional_fields_are_encoded_only_when_given() -> None:
             time=pendulum.datetime(2026, 12, 1, 15, 30, tz="Asia/Kolkata"),
         )
     )
-    assert form["prefix"] == "+91"
     assert (form["retry"], form["timeout"], form["delay"], form["interval"]) == ("2", "30", "0", "60")
     assert form["time"] == "2026-12-01T10:00:00+00:00"
     assert json.loads(form["callback"]) == {"call_end": {"url": ["https://x.example/end"]}}
     assert "custom" not in form
+    assert "prefix" not in form
+
+
+def test_numbers_go_out_whole_and_the_form_never_carries_prefix() -> None:
+    assert "prefix" not in {f.name for f in dataclasses.fields(wire.OutboundCall)}
+    with pytest.raises(TypeError):
+        wire.OutboundCall(to=("8830907001",), bridge="+13236789001", flow_id=FLOW, prefix="+91")  # type: ignore[call-arg]
+    form = wire.encode_outbound_form(call(to=("+918830907001", "+13236789001")))
+    assert form["to"] == "+918830907001,+13236789001"
+    assert set(form) == {"to", "bridge", "target"}
+
+
+def test_time_is_sent_in_utc_seconds_whatever_the_zone() -> None:
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    form = wire.encode_outbound_form(call(time=dt.datetime(2026, 12, 1, 15, 30, 5, 123456, tzinfo=ist)))
+    assert form["time"] == "2026-12-01T10:00:05+00:00"
 
 
 def test_naive_time_is_refused() -> None:
@@ -76,6 +96,12 @@ def test_custom_carries_text_and_correlation_token() -> None:
     assert json.loads(wire.encode_custom("hello", "af-1")) == {"text": "hello", wire.CORRELATION_KEY: "af-1"}
     assert json.loads(wire.encode_custom({"order": 7}, None)) == {"order": 7}
     assert wire.encode_custom(None, None) is None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_custom_is_strict_json(value: float) -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        wire.encode_custom({"ratio": value}, "af-1")
 
 
 @pytest.mark.parametrize(
@@ -146,7 +172,9 @@ def test_classify_code_first_then_status(status: int, code: str | None, expected
     assert wire.classify(status, code) is expected
 
 
-@pytest.mark.parametrize("body", [b"", b"<html><body>Bad Gateway</body></html>", b"[1, 2]", b"{\"a\": 1}"])
+@pytest.mark.parametrize(
+    "body", [b"", b"<html><body>Bad Gateway</body></html>", b"[1, 2]", b"{\"a\": 1}", b"null", b"\"text\""]
+)
 def test_body_that_is_not_kaleyra_json_keeps_status_and_start_of_body(body: bytes) -> None:
     reply = wire.parse_reply(502, body)
     assert reply.code is None
@@ -196,3 +224,104 @@ def test_form_round_trips_through_urlencoding() -> None:
 
     decoded = {k: v[0] for k, v in parse_qs(urlencode(form)).items()}
     assert json.loads(decoded["custom"]) == {"text": "a&b=c", wire.CORRELATION_KEY: "af-x"}
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"code": "RBC3200"},
+        {"message": "Call logs fetched"},
+        {"data": []},
+        {"error": {"to": "invalid"}},
+        {"code": None, "message": None, "data": None, "error": None},
+    ],
+    ids=repr,
+)
+def test_any_object_with_an_envelope_field_is_an_envelope(envelope: dict) -> None:
+    reply = wire.parse_reply(200, json.dumps(envelope))
+    assert reply.body_excerpt is None
+    assert reply.code == envelope.get("code")
+    assert reply.error == envelope.get("error")
+
+
+def test_a_numeric_code_is_read_as_text() -> None:
+    assert wire.parse_reply(200, b'{"code": 3007, "message": "x"}').code == "3007"
+
+
+# --------------------------------------------------------------------------- did Kaleyra do nothing?
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status"),
+    [
+        ("RBC3115", 400),
+        ("RBC001", 401),
+        ("E110", 402),
+        ("RBC3001", 400),
+        ("RBC3429", 429),
+        ("RBC3115", 200),  # the code proves it, whatever the status
+        (None, 429),  # a 429 without a code: rate limiting acts before the request does
+        ("RBC3008", 429),
+    ],
+)
+def test_answers_that_prove_nothing_was_done(code: str | None, http_status: int) -> None:
+    assert wire.nothing_done(code, http_status)
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status"),
+    [
+        ("RBC3007", 200),  # accepted: certainly something was done
+        ("RBC3008", 200),  # a code this provider does not know
+        ("CLE402", 200),
+        (None, 200),
+        (None, 500),
+        (None, 502),
+        (None, 503),
+        (None, 400),  # a proxy's 400 page says nothing about Kaleyra
+        (None, None),
+        ("", 404),
+    ],
+)
+def test_answers_that_do_not_prove_nothing_was_done(code: str | None, http_status: int | None) -> None:
+    assert not wire.nothing_done(code, http_status)
+
+
+def test_nothing_done_codes_are_the_refusals_the_provider_knows() -> None:
+    assert frozenset({"RBC3115", "RBC001", "E110", "RBC3001", "RBC3429"}) == wire.NOTHING_DONE_CODES
+    assert all(wire.KNOWN_CODES[c].disposition is not wire.Disposition.OK for c in wire.NOTHING_DONE_CODES)
+
+
+# --------------------------------------------------------------------------- the correlation token on URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://h/cb", "https://h/cb?airflow_correlation_token=af-1"),
+        ("https://h/cb?id={id}", "https://h/cb?id={id}&airflow_correlation_token=af-1"),
+        ("https://h/cb?", "https://h/cb?airflow_correlation_token=af-1"),
+        ("https://h/cb#frag", "https://h/cb?airflow_correlation_token=af-1#frag"),
+        ("https://h/cb?airflow_correlation_token=x", "https://h/cb?airflow_correlation_token=x"),
+    ],
+)
+def test_token_is_appended_to_urls(url: str, expected: str) -> None:
+    assert wire.url_with_token(url, "af-1") == expected
+
+
+def test_form_encoding_appends_the_token_to_dlrurl_and_every_callback_url() -> None:
+    form = wire.encode_outbound_form(
+        call(
+            dlrurl="https://h/dlr?s={status}",
+            callback={"call_end": {"url": ["https://h/end"], "callback_profile": ["p1"]}},
+            correlation_token="af-1",
+        )
+    )
+    assert form["dlrurl"] == "https://h/dlr?s={status}&airflow_correlation_token=af-1"
+    assert json.loads(form["callback"]) == {
+        "call_end": {"url": ["https://h/end?airflow_correlation_token=af-1"], "callback_profile": ["p1"]}
+    }
+
+
+def test_without_a_token_urls_are_sent_unchanged() -> None:
+    assert wire.encode_outbound_form(call(dlrurl="https://h/dlr"))["dlrurl"] == "https://h/dlr"
