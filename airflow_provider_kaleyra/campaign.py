@@ -148,7 +148,7 @@ class BatchEntry:
             return text + (f" (HTTP {self.http_status})" if self.http_status else "")
         if self.http_status:
             return f"Kaleyra answered HTTP {self.http_status}"
-        return "no answer came back"
+        return self.error or "no answer came back"
 
 
 def _status_of(data: Mapping[str, Any]) -> BatchStatus:
@@ -471,11 +471,13 @@ class Campaign(Generic[Prepared]):
 
 
 def _answer_fields(error: BaseException | None) -> dict[str, Any]:
-    if isinstance(error, KaleyraError):
+    if isinstance(error, KaleyraError) and (error.http_status is not None or error.code is not None):
         return {
             "code": error.code,
             "message": error.kaleyra_message,
             "http_status": error.http_status,
             "error": str(error),
         }
-    return {"error": f"{type(error).__name__}: {error}" if error else None}
+    # No answer at all: what the transport said is the whole story, said briefly.
+    cause = error.__cause__ if isinstance(error, KaleyraError) else error
+    return {"error": f"no answer came back ({type(cause).__name__}: {cause})" if cause else "no answer came back"}

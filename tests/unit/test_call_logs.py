@@ -260,7 +260,7 @@ def test_parses_the_assumed_shape_with_total() -> None:
         ],
         "total": 3,
     }
-    page = call_logs.parse_page(data, page=1, limit=1)
+    page = call_logs.parse_page(data)
     [record] = page.records
     assert record == call_logs.CallRecord(
         number="+918830907001",
@@ -272,8 +272,7 @@ def test_parses_the_assumed_shape_with_total() -> None:
         duration=31,
         correlation_token="af-1",
     )
-    assert page.has_more  # 1 of 3
-    assert not call_logs.parse_page(data, page=3, limit=1).has_more
+    assert (page.entries, page.total) == (1, 3)
 
 
 def test_parses_the_dlrurl_placeholder_names() -> None:
@@ -344,18 +343,13 @@ def test_flow_ids_in_every_spelling(flow: object, expected: str | None) -> None:
     ],
 )
 def test_data_as_a_list_or_an_object_holding_one(data: object, numbers: list[str]) -> None:
-    page = call_logs.parse_page(data, 1)
+    page = call_logs.parse_page(data)
     assert [r.number for r in page.records] == numbers
     assert page.problems == []
 
 
-def test_a_short_page_without_total_is_the_last_and_a_full_one_may_not_be() -> None:
-    assert not call_logs.parse_page([entry(i) for i in range(4)], page=1, limit=5).has_more
-    assert call_logs.parse_page([entry(i) for i in range(5)], page=1, limit=5).has_more
-
-
 def test_unreadable_entries_are_reported_not_dropped_silently() -> None:
-    page = call_logs.parse_page({"calls": [{"status": "ANSWER"}, "junk", {"to": "+918830907001"}, {"to": ["x"]}]}, 1)
+    page = call_logs.parse_page({"calls": [{"status": "ANSWER"}, "junk", {"to": "+918830907001"}, {"to": ["x"]}]})
     assert [r.number for r in page.records] == ["+918830907001"]
     assert page.records[0].status is None  # no status: still pending
     assert len(page.problems) == 3
@@ -366,17 +360,17 @@ def test_unreadable_entries_are_reported_not_dropped_silently() -> None:
 
 @pytest.mark.parametrize("data", [None, {}, {"message": "nothing"}, []])
 def test_empty_answers_are_empty_pages(data: object) -> None:
-    page = call_logs.parse_page(data, 1)
+    page = call_logs.parse_page(data)
     assert page.records == []
     assert page.problems == []
-    assert not page.has_more
+    assert page.entries == 0
 
 
 @pytest.mark.parametrize("data", ["oops", 42, 1.5, True], ids=repr)
 def test_unreadable_data_is_a_problem(data: object) -> None:
-    page = call_logs.parse_page(data, 1)
+    page = call_logs.parse_page(data)
     assert page.records == []
-    assert not page.has_more
+    assert page.entries == 0
     assert "neither a list nor an object" in page.problems[0]
 
 
@@ -394,6 +388,21 @@ def read_all(pager: call_logs.CallLogPager, *answers: wire.Reply) -> list[call_l
         pager.add(replies.pop(0))
     assert replies == [], "the pager stopped before every scripted page was read"
     return requests
+
+
+def test_a_short_page_without_total_is_the_last_and_a_full_one_may_not_be() -> None:
+    short = call_logs.CallLogPager(QUERY, page_size=5)
+    assert len(read_all(short, reply([entry(i) for i in range(4)]))) == 1
+    full = call_logs.CallLogPager(QUERY, page_size=5)
+    assert len(read_all(full, reply([entry(i) for i in range(5)]), reply([]))) == 2
+
+
+def test_a_total_is_compared_with_what_was_read_when_pages_are_smaller_than_asked() -> None:
+    pager = call_logs.CallLogPager(QUERY, page_size=4, max_pages=2)
+    pages = [reply({"calls": [entry(2 * p), entry(2 * p + 1)], "total": 6}) for p in range(3)]
+    assert len(read_all(pager, *pages)) == 3  # the budget grew with the smaller pages
+    assert len(pager.result().records) == 6
+    assert pager.result().cut_off is None
 
 
 def test_pager_reads_until_the_total_and_collects_the_codes() -> None:

@@ -253,7 +253,7 @@ def test_api_key_never_in_logs_errors_or_xcom(
         run(monkeypatch, answer(401, {"code": "RBC001", "message": "Incorrect SID or API Key", "data": []}))
     logs = all_logs(caplog, capsys)
     assert "Kaleyra accepted flow" in logs  # the logs were captured
-    assert "batch 1/1: 1 numbers accepted, 0 refused by Kaleyra, 0 not sent, 0 outcome unknown" in logs
+    assert "batch 1/1: numbers accepted 1, refused by Kaleyra 0, not sent 0, outcome unknown 0" in logs
     for text in (logs, json.dumps(record), str(info.value)):
         assert SECRET_KEY not in text
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, wire
 from airflow_provider_kaleyra.simulator import (
     DEFAULT_API_KEY,
     DEFAULT_FLOW_ID,
@@ -57,7 +57,8 @@ def dial(sim: KaleyraSimulator, numbers: list[str], bridge: str = SECOND_BRIDGE,
 
 def listing(sim: KaleyraSimulator, limit: int | None = None, **params: str) -> dict[str, Any]:
     headers = {**HEADERS, **({"limit": str(limit)} if limit else {})}
-    response = requests.get(wire.call_logs_url(sim.url, DEFAULT_SID), params=params, headers=headers, timeout=TIMEOUT)
+    url = call_logs.call_logs_url(sim.url, DEFAULT_SID)
+    response = requests.get(url, params=params, headers=headers, timeout=TIMEOUT)
     assert response.status_code == 200
     return response.json()
 
@@ -239,14 +240,14 @@ def test_ignore_filters_returns_every_call_still_paged(sim: KaleyraSimulator) ->
 
 def test_echo_custom_false_drops_custom_and_its_token(sim: KaleyraSimulator) -> None:
     dial(sim, [ANSWERED])
-    assert wire.token_in_custom(only_call(sim)["custom"]) == "token-1"
+    assert call_logs.token_in_custom(only_call(sim)["custom"]) == "token-1"
     sim.set_call_log_style(echo_custom=False)
 
     call = only_call(sim)
 
     assert "custom" not in call
-    parsed = wire.parse_call_record(call)
-    assert isinstance(parsed, wire.CallRecord)
+    parsed = call_logs.parse_call_record(call)
+    assert isinstance(parsed, call_logs.CallRecord)
     assert parsed.correlation_token is None
 
 

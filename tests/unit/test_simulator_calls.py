@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, wire
 from airflow_provider_kaleyra.simulator import (
     DEFAULT_API_KEY,
     DEFAULT_FLOW_ID,
@@ -17,7 +17,7 @@ from airflow_provider_kaleyra.simulator import (
     SECOND_BRIDGE,
     SECOND_FLOW_ID,
 )
-from airflow_provider_kaleyra.simulator import call_logs as sim_call_logs
+from airflow_provider_kaleyra.simulator.call_log_style import LISTED
 from airflow_provider_kaleyra.simulator.calls import CallScript, scripted_status
 from airflow_provider_kaleyra.simulator.ledger import dials_for
 
@@ -87,7 +87,7 @@ def test_lifecycle_queued_ringing_final() -> None:
 def test_call_logs_show_live_then_final_statuses(kaleyra_simulator: KaleyraSimulator) -> None:
     dial(kaleyra_simulator, ["+918830907001", "+918830907090"])
     body = logs(kaleyra_simulator)
-    assert (body["http_status"], body["code"]) == (200, sim_call_logs.LISTED)
+    assert (body["http_status"], body["code"]) == (200, LISTED)
     assert {c["status"] for c in body["data"]["calls"]} <= {"QUEUED", "RINGING"}
     settle(kaleyra_simulator)
     calls = logs(kaleyra_simulator)["data"]["calls"]
@@ -174,7 +174,7 @@ def logs_with_body(
 ) -> dict[str, Any]:
     response = requests.request(
         method,
-        wire.call_logs_url(sim.url, DEFAULT_SID),
+        call_logs.call_logs_url(sim.url, DEFAULT_SID),
         params=params,
         data=body,
         headers={**HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
@@ -224,7 +224,7 @@ def test_call_log_query_string_wins_over_the_body(kaleyra_simulator: KaleyraSimu
 
 def test_call_log_body_that_cannot_be_read_is_rbc3001(kaleyra_simulator: KaleyraSimulator) -> None:
     response = requests.post(
-        wire.call_logs_url(kaleyra_simulator.url, DEFAULT_SID), data=b"\xff\xfe", headers=HEADERS, timeout=TIMEOUT
+        call_logs.call_logs_url(kaleyra_simulator.url, DEFAULT_SID), data=b"\xff\xfe", headers=HEADERS, timeout=TIMEOUT
     )
 
     assert response.json()["code"] == wire.INVALID_PARAMETER

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import call_logs, wire
 from airflow_provider_kaleyra.simulator import DEFAULT_API_KEY, DEFAULT_FLOW_ID, DEFAULT_SID, SECOND_BRIDGE
 from airflow_provider_kaleyra.simulator.faults import Fault
 
@@ -125,7 +125,9 @@ def test_unknown_code_on_the_call_logs_keeps_the_listing(kaleyra_simulator: Kale
     kaleyra_simulator.inject_fault("unknown_code", path="/voice/call-logs")
 
     response = requests.get(
-        wire.call_logs_url(kaleyra_simulator.url, DEFAULT_SID), headers={"api-key": DEFAULT_API_KEY}, timeout=TIMEOUT
+        call_logs.call_logs_url(kaleyra_simulator.url, DEFAULT_SID),
+        headers={"api-key": DEFAULT_API_KEY},
+        timeout=TIMEOUT,
     )
 
     assert response.json()["code"] == "RBC3008"
