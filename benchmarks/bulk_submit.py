@@ -7,7 +7,7 @@ Run it inside the project's virtual environment::
 One run starts the simulator in its own process (so client and server do not share
 a GIL) and submits the same 10,000 numbers, as batches of 100, with:
 
-(a) the operator's bulk path: ``campaign.Campaign`` driving ``KaleyraHook.submit``
+(a) the operator's bulk path: ``campaign.Campaign`` driving ``KaleyraHook.prepare_submit``/``send_submit``
     (validation done up front, form encoding, reply parsing, retry bookkeeping, the
     per-batch state written before and after each POST, progress logging), with 1 and
     with several requests in flight;
@@ -104,7 +104,12 @@ def operator_path(calls: list[Any], in_flight: int) -> float:
     log.addHandler(logging.NullHandler())
     started = time.perf_counter()
     result = Campaign(
-        submit=hook.submit, calls=calls, store=MemoryStore(), log=log, max_active_requests=in_flight
+        prepare=hook.prepare_submit,
+        send=hook.send_submit,
+        calls=calls,
+        store=MemoryStore(),
+        log=log,
+        max_active_requests=in_flight,
     ).run()
     elapsed = time.perf_counter() - started
     hook.close()
