@@ -140,10 +140,13 @@ def test_a_custom_value_that_cannot_be_encoded_fails_naming_it_and_strands_nothi
 ) -> None:
     result = run_dag(DAGS, "kaleyra_custom_int_key")
     out = capfd.readouterr().out
-    assert (result.state, result.task("call").try_number) == ("failed", 1)
-    assert "custom={1: 'x'}: keys must be strings" in out
+    assert result.state == "failed"
     assert dials(simulator) == {}
     assert stored_batches(result) == {}
+    if "validation error for SetRenderedFields" in out:
+        return  # Airflow before 3.3 refuses the int key itself, before the task's code runs
+    assert result.task("call").try_number == 1
+    assert "custom={1: 'x'}: keys must be strings" in out
 
 
 # --------------------------------------------------------------------------- validation
