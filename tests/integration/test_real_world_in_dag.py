@@ -156,9 +156,9 @@ def a_past_time() -> str:
     return pendulum.now("UTC").subtract(hours=1).isoformat()
 
 
-def in_digits(zero: int, number: str = "918830907301") -> str:
-    """``+`` and ``number`` written in the digits of another script (``zero`` is its 0)."""
-    return "+" + "".join(chr(zero + int(d)) for d in number)
+def in_digits(zero: int, number: str = "8830907301") -> str:
+    """``+91`` and then ``number`` written in the digits of another script (``zero`` is its 0)."""
+    return "+91" + "".join(chr(zero + int(d)) for d in number)
 
 
 DEVANAGARI, FULLWIDTH, ARABIC_INDIC = in_digits(0x0966), in_digits(0xFF10), in_digits(0x0660)
