@@ -828,3 +828,19 @@ def test_unknown_code_after_dialling_and_a_503_then_a_retry_dials_nobody_twice(
         assert statuses == [BatchStatus.UNKNOWN, BatchStatus.UNKNOWN]
     else:  # the dialled batch is settled from Kaleyra's call log
         assert sorted(s.value for s in statuses if s) == ["accepted", "unknown"]
+
+
+def test_a_batch_this_try_left_unknown_is_named_beside_an_earlier_unknown_one(kaleyra: KaleyraSimulator) -> None:
+    # Shrunk by the property above. Try 1 dials batch 1 and dies before storing the answer;
+    # try 2 cannot read the call log, so batch 1 stays unknown, then sends batch 2 and loses
+    # its answer. Its error ends the task (no retry follows): it must name both batches,
+    # or batch 2's number is reported nowhere but in the stored state.
+    history = History(
+        callees=Callees(people=101),
+        tries=(Try(kill=Kill(write=3, after=False)), Try(faults=(Fault("drop"),), call_log_down=True)),
+    )
+    life = live(kaleyra, history)
+    check_invariants(life)
+    assert [o.kind for o in life.outcomes] == ["killed", "permanent"]
+    assert "batch 1/2 (100 numbers, +918800000000 to +918800000099)" in str(life.outcomes[-1].error)
+    assert "batch 2/2 (1 numbers, +918800000100 to +918800000100)" in str(life.outcomes[-1].error)
