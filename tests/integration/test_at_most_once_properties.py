@@ -716,7 +716,16 @@ def check_invariants(life: Life) -> None:
 @soak_seed
 @given(history=histories())
 def test_nobody_is_dialled_twice_and_no_number_vanishes(kaleyra: KaleyraSimulator, history: History) -> None:
-    check_invariants(live(kaleyra, history))
+    # The scheduler decides which batch meets which fault, so replaying a history may break
+    # another invariant than the first run did. Every violation leaves through the one line
+    # below, without its context, so Hypothesis sees one failure and shrinks it.
+    try:
+        check_invariants(live(kaleyra, history))
+    except AssertionError as violated:
+        violation = str(violated)
+    else:
+        return
+    raise AssertionError(violation)
 
 
 @dataclass(frozen=True)
