@@ -444,10 +444,17 @@ class Campaign(Generic[Prepared]):
                 for i in previously_unknown
                 if (entry := self.entries[i]) is not None
             )
+            # This try's own unknown batches are named too: no retry follows, and this is what the user reads.
+            also = "; ".join(
+                f"{describe_batches([i], self.calls)}: {entry.answer()}"
+                for i in unknown
+                if (entry := self.entries[i]) is not None
+            )
             raise KaleyraOutcomeUnknownError(
                 f"Outcome unknown for {reasons}. An earlier try sent them and nothing says whether Kaleyra "
                 "dialled, nor do its call logs show the calls; they are not sent again (set redial_unknown=True "
                 f"to accept dialling them twice). {done}."
+                + (f" This try sent more whose outcome is unknown, not sent again either: {also}." if also else "")
                 + (f" This try also failed: {failure}" if failure else "")
             )
         if unknown:
