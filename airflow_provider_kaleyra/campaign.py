@@ -426,6 +426,14 @@ class Campaign(Generic[Prepared]):
 
     # ------------------------------------------------------------------ the verdict
 
+    def _answers(self, indexes: list[int]) -> str:
+        """``batch 2/3 (100 numbers, ...): Kaleyra answered ...`` for each batch, for messages."""
+        return "; ".join(
+            f"{describe_batches([i], self.calls)}: {entry.answer()}"
+            for i in indexes
+            if (entry := self.entries[i]) is not None
+        )
+
     def _raise_for(self, failure: BaseException | None, previously_unknown: list[int]) -> None:
         unknown = [
             i
@@ -439,17 +447,9 @@ class Campaign(Generic[Prepared]):
             "they are never sent again by this task instance"
         )
         if previously_unknown:
-            reasons = "; ".join(
-                f"{describe_batches([i], self.calls)}: {entry.answer()}"
-                for i in previously_unknown
-                if (entry := self.entries[i]) is not None
-            )
+            reasons = self._answers(previously_unknown)
             # This try's own unknown batches are named too: no retry follows, and this is what the user reads.
-            also = "; ".join(
-                f"{describe_batches([i], self.calls)}: {entry.answer()}"
-                for i in unknown
-                if (entry := self.entries[i]) is not None
-            )
+            also = self._answers(unknown)
             raise KaleyraOutcomeUnknownError(
                 f"Outcome unknown for {reasons}. An earlier try sent them and nothing says whether Kaleyra "
                 "dialled, nor do its call logs show the calls; they are not sent again (set redial_unknown=True "
@@ -459,11 +459,7 @@ class Campaign(Generic[Prepared]):
             )
         if unknown:
             # The next try settles them from the call log, sends what was never sent, and never these.
-            reasons = "; ".join(
-                f"{describe_batches([i], self.calls)}: {entry.answer()}"
-                for i in unknown
-                if (entry := self.entries[i]) is not None
-            )
+            reasons = self._answers(unknown)
             raise KaleyraTransientError(
                 f"Outcome unknown for {reasons}. A retry looks for their calls in Kaleyra's call log and sends "
                 f"only batches never sent. {done}."
