@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -96,7 +97,8 @@ def test_a_lost_answer_is_settled_from_the_call_log(
     assert set(dials(simulator).values()) == {1}
     assert len(dials(simulator)) == 150
     out = capfd.readouterr().out
-    assert "Batch 1/2: its outcome was unknown (no answer came back" in out
+    # Two batches are in flight: the lost answer may be either one's.
+    assert re.search(r"Batch [12]/2: its outcome was unknown \(no answer came back", out)
     assert "but Kaleyra's call log shows its calls; not sent again" in out
 
 
