@@ -403,6 +403,25 @@ def test_admin_ledger_matches_the_python_ledger(kaleyra_simulator: KaleyraSimula
     assert len(response.json()) == 2
 
 
+def test_requests_are_counted_per_endpoint_faulted_ones_too(kaleyra_simulator: KaleyraSimulator) -> None:
+    logs = wire.api_url(kaleyra_simulator.url, f"v1/{DEFAULT_SID}/voice/call-logs")
+    headers = {"api-key": DEFAULT_API_KEY}
+    post_outbound(kaleyra_simulator, form())
+    kaleyra_simulator.inject_fault("error", path="/voice/call-logs")
+    assert requests.get(logs, headers=headers, timeout=TIMEOUT).status_code == 503
+    assert requests.post(logs + "/", headers=headers, timeout=TIMEOUT).status_code == 200
+    requests.get(kaleyra_simulator.url + "_simulator/ledger", timeout=TIMEOUT)  # admin: not counted
+
+    assert kaleyra_simulator.request_count("voice/call-logs") == 2
+    assert kaleyra_simulator.request_count("voice/outbound") == 1
+    assert kaleyra_simulator.request_count() == 3
+    response = requests.get(kaleyra_simulator.url + "_simulator/requests", timeout=TIMEOUT)
+    assert response.json() == {"voice/call-logs": 2, "voice/outbound": 1}
+
+    kaleyra_simulator.reset()
+    assert kaleyra_simulator.request_count() == 0
+
+
 def test_admin_reset(kaleyra_simulator: KaleyraSimulator) -> None:
     post_outbound(kaleyra_simulator, form())
 
