@@ -30,6 +30,9 @@ MAX_BODY_BYTES = 1024 * 1024
 class SimulatorHTTPServer(ThreadingHTTPServer):
     # Handler threads must never keep a test process alive.
     daemon_threads = True
+    # Hundreds of waits may connect at once (a triggerer's, a benchmark's); the standard
+    # library's backlog of 5 makes the kernel drop or reset the connections beyond it.
+    request_queue_size = 128
 
     def __init__(
         self,

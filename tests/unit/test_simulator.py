@@ -328,6 +328,22 @@ def test_ledger_counts_every_dial_under_concurrency(kaleyra_simulator: KaleyraSi
     assert kaleyra_simulator.dials_to("+18830907XXX") == 40
 
 
+def test_a_hundred_clients_connecting_at_once_are_all_served(kaleyra_simulator: KaleyraSimulator) -> None:
+    # Like a triggerer whose waits each open a connection in the same instant. With too
+    # short a listen backlog the kernel drops the extra handshakes and each client waits
+    # a second for its retry: the connect timeout is shorter than that.
+    start = threading.Barrier(100)
+
+    def connect(i: int) -> int:
+        with requests.Session() as session:
+            start.wait(timeout=TIMEOUT)
+            return session.get(kaleyra_simulator.url + "_simulator/flows", timeout=(0.9, TIMEOUT)).status_code
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        statuses = list(pool.map(connect, range(100)))
+    assert statuses == [200] * 100
+
+
 def test_ledger_is_a_copy(kaleyra_simulator: KaleyraSimulator) -> None:
     post_outbound(kaleyra_simulator, form())
 
