@@ -74,8 +74,6 @@ class Member:
 
     watch: CallWatch
     poll_interval: float
-    #: Listings this member asked for and received.
-    listings: int = 0
 
 
 def union_query(watches: Sequence[CallWatch]) -> tuple[CallLogQuery, int]:
@@ -133,8 +131,6 @@ class CallLogReader:
         self._wake = asyncio.Event()
         self._next_read_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
-        #: Reads started (one listing, however many pages), for tests and benchmarks.
-        self.reads = 0
 
     # ------------------------------------------------------------------ members
 
@@ -163,9 +159,7 @@ class CallLogReader:
             self._asked.append((member, future))
             self._wake.set()
             self._start()
-        listing = await future
-        member.listings += 1
-        return listing
+        return await future
 
     def _start(self) -> None:
         """Start the reading task, or start it again after it broke."""
@@ -214,7 +208,6 @@ class CallLogReader:
         read = self._reading = _Read(set(self.members), asked)
         query, budget = union_query([m.watch for m in read.members])
         self._next_read_at = self._clock() + self.interval
-        self.reads += 1
         try:
             listing = await source.call_logs(query, max_pages=budget)
         except Exception as error:
