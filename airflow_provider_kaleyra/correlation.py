@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra import call_logs, numbers, wire
@@ -101,9 +102,14 @@ class CallWatch:
     def page_budget(self) -> int:
         return call_logs.page_budget(len(self.numbers))
 
+    @cached_property
+    def numbers_by_digits(self) -> dict[str, str]:
+        """Digits a call log may write -> the watched number; built once per watch, read per record."""
+        return _number_index(self.numbers, self.country_code)
+
     def number_of(self, record: CallRecord) -> str | None:
         """The watched number ``record`` was a call to, if any."""
-        return _number_index(self.numbers, self.country_code).get(numbers.digits(record.number))
+        return self.numbers_by_digits.get(numbers.digits(record.number))
 
     def belongs(self, record: CallRecord) -> bool:
         """Whether a call-log record is one of this submission's calls.
@@ -137,6 +143,31 @@ def _number_index(watched: Sequence[str], country: str | None) -> dict[str, str]
         if country and full.startswith(country) and len(full) > len(country):
             index.setdefault(full[len(country) :], number)
     return index
+
+
+class RecordsByNumber:
+    """The records of one listing, found by callee digits: a wait looks up its own numbers.
+
+    A shared listing holds the calls of many waits; scanning all of it for each one would
+    cost waits x records. :meth:`belonging_to` gives what ``CallWatch.belongs`` accepts,
+    in the listing's order, so :func:`correlate` sees what a wait's own listing showed.
+    """
+
+    def __init__(self, records: Sequence[CallRecord]) -> None:
+        self._by_digits: dict[str, list[tuple[int, CallRecord]]] = {}
+        for position, record in enumerate(records):
+            self._by_digits.setdefault(numbers.digits(record.number), []).append((position, record))
+
+    def belonging_to(self, watch: CallWatch) -> list[CallRecord]:
+        # Every record whose number the watch knows, then the one rule; each record is
+        # filed under one digit string, so none is found twice.
+        found = [
+            (position, record)
+            for digits in watch.numbers_by_digits
+            for position, record in self._by_digits.get(digits, ())
+            if watch.belongs(record)
+        ]
+        return [record for _, record in sorted(found, key=lambda pair: pair[0])]
 
 
 def watch_from_record(record: Mapping[str, Any]) -> CallWatch:

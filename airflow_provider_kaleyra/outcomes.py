@@ -189,6 +189,16 @@ def result_of(watch: correlation.CallWatch, outcomes: Sequence[CallOutcome]) -> 
     }
 
 
+def numbers_with_status(result: Mapping[str, Any] | None, *statuses: str) -> list[str]:
+    """The numbers of an outcome table whose calls ended with one of ``statuses``.
+
+    ``result`` is the XCom ``outcomes`` of a wait (None when the task never got that
+    far): a downstream task redials, say, ``numbers_with_status(table, "NOANSWER", "BUSY")``.
+    """
+    wanted = _statuses(statuses) or frozenset()
+    return [row["number"] for row in (result or {}).get("calls", []) if row.get("status") in wanted]
+
+
 def outcomes_in(result: Mapping[str, Any]) -> list[CallOutcome]:
     """The outcomes back from a result (an event payload survives JSON)."""
     outcomes = []

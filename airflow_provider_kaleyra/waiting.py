@@ -7,6 +7,8 @@ every wait alike. Events are plain JSON:
 * ``{"status": "done", "result": ...}``: every call final, or the verdict already certain;
 * ``{"status": "timeout", "result": ...}``: the deadline passed with numbers pending;
 * ``{"status": "error", "message": ..., "permanent": bool, "failed_polls": n}``: polling failed.
+
+While a wait goes on, ``progress.ProgressLog`` says how far it got.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra import correlation, outcomes
 from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraPermanentError, KaleyraTransientError
+from airflow_provider_kaleyra.progress import ProgressLog
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -43,6 +46,14 @@ def deadline_after(start: str | dt.datetime, seconds: float) -> str:
     if begin.tzinfo is None:
         begin = begin.replace(tzinfo=dt.timezone.utc)
     return (begin + dt.timedelta(seconds=seconds)).astimezone(dt.timezone.utc).isoformat()
+
+
+@dataclass(frozen=True)
+class Poll:
+    """What one listing says: the event that ends the wait (or None) and the tally behind it."""
+
+    event: dict[str, Any] | None
+    tally: outcomes.Tally
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,10 @@ class Wait:
 
     def after_poll(self, listing: CallLogListing, now: dt.datetime | None = None) -> dict[str, Any] | None:
         """The event this poll ends the wait with, or None to poll again."""
+        return self.poll(listing, now).event
+
+    def poll(self, listing: CallLogListing, now: dt.datetime | None = None) -> Poll:
+        """The tally of one listing, and the event it ends the wait with (None: poll again)."""
         state = outcomes.tally(self.watch, listing.records, self.policy)
         result = outcomes.result_of(self.watch, state.outcomes)
         if listing.problems:
@@ -88,10 +103,10 @@ class Wait:
         if listing.cut_off:
             result["listing_cut_off"] = listing.cut_off
         if state.settled:
-            return {"status": DONE, "result": result}
+            return Poll({"status": DONE, "result": result}, state)
         if self.seconds_left(now) <= 0:
-            return {"status": TIMEOUT, "result": result}
-        return None
+            return Poll({"status": TIMEOUT, "result": result}, state)
+        return Poll(None, state)
 
     def pause_after_failure(self, failed_polls: int) -> float:
         """Exponential backoff between failed polls, never past the deadline by much."""
@@ -132,6 +147,7 @@ def wait_sync(
 ) -> dict[str, Any]:
     """Poll on this worker until the wait ends; returns the same events as the trigger."""
     failed_polls = 0
+    progress = ProgressLog(log)
     while True:
         try:
             listing = fetch(wait.watch.query(), max_pages=wait.watch.page_budget())
@@ -143,21 +159,32 @@ def wait_sync(
             pause = wait.pause_after_failure(failed_polls)
         else:
             failed_polls = 0
-            event = wait.after_poll(listing)
-            if event is not None:
-                return event
+            poll = wait.poll(listing)
+            if poll.event is not None:
+                return poll.event
+            progress.note(poll.tally)
             pause = wait.poll_interval
         sleep(max(0.0, min(pause, wait.seconds_left() + 0.01)))
 
 
 def complete(
-    event: Mapping[str, Any] | None, policy: outcomes.OutcomePolicy, log: Any
+    event: Mapping[str, Any] | None,
+    policy: outcomes.OutcomePolicy,
+    log: Any,
+    *,
+    keep: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
-    """End a wait: log the summary table, then return the result or raise the policy's failure."""
+    """End a wait: log the summary table, then return the result or raise the policy's failure.
+
+    ``keep`` receives the result before the policy decides, so the outcome table is kept
+    (XCom) whether the task then succeeds, fails on the policy or times out.
+    """
     status = (event or {}).get("status")
     if status in (DONE, TIMEOUT):
         result = dict(event["result"])  # type: ignore[index]
         log.info("Kaleyra call outcomes:\n%s", outcomes.summary_table(result))
+        if keep is not None:
+            keep(result)
         failure = outcomes.failure_for(result, policy, timed_out=status == TIMEOUT)
         if failure is not None:
             raise failure

@@ -10,13 +10,17 @@ a GIL) and submits the same 10,000 numbers, as batches of 100, with:
 (a) the operator's bulk path: ``campaign.Campaign`` driving ``KaleyraHook.prepare_submit``/``send_submit``
     (validation done up front, form encoding, reply parsing, retry bookkeeping, the
     per-batch state written before and after each POST, progress logging), with 1 and
-    with several requests in flight;
-(b) a bare keep-alive ``requests.Session`` posting the same pre-encoded forms in a loop.
+    with several requests in flight, its state in memory;
+(b) the same, in a real task: the operator run by ``dag.test()`` (Airflow 3.3+), so each
+    per-batch state write goes to Airflow's task state store through the execution API
+    (Airflow's FastAPI app, in process, into SQLite), as a task's writes do. Timed from
+    the campaign's start to its end, with the time and number of the state writes;
+(c) a bare keep-alive ``requests.Session`` posting the same pre-encoded forms in a loop.
 
-The state store here is in memory: in a task, each of the two writes per batch is a
-round trip to Airflow's metadata database (through the API server), which this script
-does not measure. ``--latency-ms`` makes the simulator wait that long before each
-answer, like a real network: with latency, several requests in flight pay off.
+In a deployment a state write also crosses from the task process to its supervisor and
+from there over HTTP to the API server; (b) leaves those two hops out, so it is a lower
+bound of a deployment's cost. ``--latency-ms`` makes the simulator wait that long before
+each answer, like a real network: with latency, several requests in flight pay off.
 
 It then times, in fresh interpreters, ``import airflow.sdk`` alone against the same
 plus the operator module (median of several runs).
@@ -31,6 +35,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -133,6 +138,129 @@ def bare_path(calls: list[Any], url: str, api_key: str, sid: str) -> float:
     return time.perf_counter() - started
 
 
+# --------------------------------------------------------------------------- the task state store
+
+#: The DAGs of case (b): the operator with 1 and with several requests in flight.
+STATE_STORE_DAGS = """
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
+from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE
+
+for in_flight in sorted({{1, {in_flight}}}):
+    with DAG(
+        dag_id=f"bulk_state_store_{{in_flight}}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        params={{"to": []}},
+        render_template_as_native_obj=True,
+    ) as dag:
+        KaleyraOutboundCallOperator(
+            task_id="call", to="{{{{ params.to }}}}", bridge=SECOND_BRIDGE, flow_id=DEFAULT_FLOW_ID,
+            max_active_requests=in_flight,
+        )
+    globals()[dag.dag_id] = dag
+"""
+
+
+def prepare_airflow_home(in_flight: int) -> Path:
+    """A private AIRFLOW_HOME with a migrated SQLite DB and the DAGs of case (b).
+
+    Set before Airflow is imported: it reads its configuration once.
+    """
+    home = Path(tempfile.mkdtemp(prefix="kaleyra-bulk-benchmark-"))
+    (home / "dags").mkdir()
+    (home / "dags" / "bulk_state_store.py").write_text(STATE_STORE_DAGS.format(in_flight=in_flight))
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        }
+    )
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    return home
+
+
+class StateStoreTimer:
+    """Times ``Campaign.run`` and every task state store write of the runs it watches."""
+
+    def __init__(self) -> None:
+        from airflow_provider_kaleyra import batch_state
+        from airflow_provider_kaleyra.campaign import Campaign
+
+        self.campaigns: list[float] = []
+        self.writes: list[float] = []
+        self.locations: list[str] = []
+        run, write = Campaign.run, batch_state.TaskStateStore.set
+
+        def timed_run(campaign: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return run(campaign)
+            finally:
+                self.campaigns.append(time.perf_counter() - started)
+                self.locations.append(campaign.store.location)
+
+        def timed_write(store: Any, key: str, value: Any) -> None:
+            started = time.perf_counter()
+            try:
+                write(store, key, value)
+            finally:
+                self.writes.append(time.perf_counter() - started)
+
+        Campaign.run = timed_run  # type: ignore[method-assign,assignment]
+        batch_state.TaskStateStore.set = timed_write  # type: ignore[method-assign,assignment]
+
+
+def state_store_path(
+    home: Path, numbers: list[str], in_flight: int, timer: StateStoreTimer
+) -> tuple[float, int, float]:
+    """One DAG run of case (b): campaign seconds, state writes, seconds spent writing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bulk_state_store", home / "dags" / "bulk_state_store.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = getattr(module, f"bulk_state_store_{in_flight}")
+    writes_before = len(timer.writes)
+    dag_run = dag.test(run_conf={"to": numbers})
+    assert str(dag_run.state) in ("success", "DagRunState.SUCCESS"), dag_run.state
+    assert timer.locations[-1] == "task_state_store", timer.locations[-1]
+    writes = timer.writes[writes_before:]
+    return timer.campaigns[-1], len(writes), sum(writes)
+
+
+def state_store_cases(
+    home: Path, numbers: list[str], in_flights: list[int], timer: StateStoreTimer, writes: dict[str, list[Any]]
+) -> dict[str, Any]:
+    """Case (b) per number of requests in flight; each run adds (writes, seconds writing) to ``writes``."""
+    cases = {}
+    for in_flight in in_flights:
+        case = f"task state store, {in_flight} in flight"
+        writes[case] = []
+
+        def in_a_task(in_flight: int = in_flight, case: str = case) -> float:
+            seconds, count, writing = state_store_path(home, numbers, in_flight, timer)
+            writes[case].append((count, writing))
+            return seconds
+
+        cases[case] = in_a_task
+    return cases
+
+
+def has_task_state_store() -> bool:
+    try:
+        from airflow.sdk.execution_time.context import NEVER_EXPIRE  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------- import time
 
 #: Three marks in one fresh interpreter: after ``import airflow.sdk``, after what any
@@ -175,14 +303,26 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=4, help="'several' requests in flight")
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 20.0])
     parser.add_argument("--import-repeat", type=int, default=9)
+    parser.add_argument(
+        "--no-state-store", action="store_true", help="leave out case (b), the operator in a DAG run (dag.test)"
+    )
     args = parser.parse_args()
 
+    # Before anything imports Airflow: case (b) needs its own AIRFLOW_HOME and database.
+    home = None if args.no_state_store else prepare_airflow_home(args.in_flight)
     simulator = Simulator()
     name, value = simulator.connection
     os.environ[name] = value
     connection = json.loads(value)
     logging.basicConfig(level=logging.WARNING)
     calls = make_calls(args.numbers)
+    numbers = [n for call in calls for n in call.to]
+    timer = None
+    if home is not None:
+        if has_task_state_store():
+            timer = StateStoreTimer()
+        else:
+            print("(b) left out: this Airflow has no task state store (3.3+); the Variable store stands in")
     print(f"{args.numbers:,} numbers in {len(calls)} batches of up to 100, simulator {simulator.url}, "
           f"median of {args.repeat} runs")
     try:
@@ -195,6 +335,9 @@ def main() -> int:
                 "operator bulk path, 1 in flight": lambda: operator_path(calls, 1),
                 f"operator bulk path, {args.in_flight} in flight": lambda: operator_path(calls, args.in_flight),
             }
+            writes: dict[str, list[tuple[int, float]]] = {}
+            if timer is not None and home is not None:
+                cases |= state_store_cases(home, numbers, sorted({1, args.in_flight}), timer, writes)
             samples: dict[str, list[float]] = {case: [] for case in cases}
             for _ in range(args.repeat):
                 for case, run in cases.items():
@@ -207,7 +350,13 @@ def main() -> int:
             bare = medians["bare requests.Session loop"]
             print(f"\nSimulator latency {latency:g} ms per request:")
             for case, seconds in medians.items():
-                print(f"  {case:<36} {seconds:7.3f} s   {seconds / bare:5.2f}x bare")
+                note = ""
+                if writes.get(case):
+                    count = statistics.median(c for c, _ in writes[case])
+                    writing = statistics.median(w for _, w in writes[case])
+                    each = 1000 * writing / count
+                    note = f"   {count:.0f} state writes, {writing:.3f} s writing ({each:.2f} ms each)"
+                print(f"  {case:<36} {seconds:7.3f} s   {seconds / bare:5.2f}x bare{note}")
     finally:
         simulator.stop()
     import_times(args.import_repeat)

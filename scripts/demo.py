@@ -121,7 +121,7 @@ def run(verbose: bool) -> int:
 
         state = state_name(dag_run.state)
         submission = xcom_value(dag_run, TASK_ID, key="submission")
-        outcomes = xcom_value(dag_run, TASK_ID)
+        outcomes = xcom_value(dag_run, TASK_ID, key="outcomes")  # kept even when the policy fails the task
         ledger = simulator.ledger()
     finally:
         simulator.stop()
@@ -131,7 +131,7 @@ def run(verbose: bool) -> int:
     print(f"state        {state}")
     print(f"{TASK_ID} submitted (XCom key 'submission'):")
     print(json.dumps(submission, indent=2, sort_keys=True, default=str))
-    print(f"{TASK_ID} call outcomes (XCom return value):")
+    print(f"{TASK_ID} call outcomes (XCom key 'outcomes'):")
     if outcomes and outcomes.get("calls"):
         print_table(
             outcomes["calls"],

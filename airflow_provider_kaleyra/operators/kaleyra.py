@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 
-#: The XCom key of the submission record when the task waits for outcomes.
+#: The XCom key of the submission record, pushed as soon as Kaleyra accepted the calls.
 SUBMISSION_XCOM_KEY = "submission"
+#: The XCom key of the outcome table, pushed when a wait ends with one, before the policy
+#: decides: it is there when the task succeeds, fails on the policy or times out.
+OUTCOMES_XCOM_KEY = "outcomes"
 #: Above this many numbers the XCom record carries counts and batch ranges, not every number.
 XCOM_NUMBERS_LIMIT = 1000
 
@@ -85,10 +88,13 @@ class KaleyraOutboundCallOperator(BaseOperator):
 
     Everything is validated before the first request; more than 100 numbers are sent
     as batches of at most 100, each at most once across all tries of the task
-    instance (see ``campaign``). The return value (XCom) records what Kaleyra
-    accepted: ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
-    ``submitted_at`` (UTC), ``correlation_token`` and one entry per request in
-    ``batches`` (see :func:`submission_record`).
+    instance (see ``campaign``). The return value (XCom) has one shape whatever
+    ``wait_for_completion`` is: the submission record (:func:`submission_record`: what
+    Kaleyra accepted, ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
+    ``submitted_at`` (UTC), ``correlation_token``, one entry per request in ``batches``)
+    plus ``outcomes``: the outcome table when the task waited, else None. The record is
+    also under the XCom key ``submission`` (pushed before any wait), and the outcome
+    table under ``outcomes``, pushed even when the policy then fails the task.
 
     :param to: the callees: E.164 numbers as a list or a comma-separated string; with
         ``prefix``, national numbers too. Spaces, dashes, dots and brackets are ignored.
@@ -116,8 +122,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
         answer, worker killed) is sent again instead of failing the task; its numbers
         may then be dialled twice.
     :param wait_for_completion: after submitting, wait until every call has a final
-        status and apply the outcome policy; the XCom value becomes the outcome table
-        and the submission record moves to the XCom key ``submission``.
+        status and apply the outcome policy; the outcome table fills ``outcomes``.
     :param deferrable: wait in the triggerer, not in a worker slot;
         ``[operators] default_deferrable`` by default.
     :param poll_interval: seconds between call-log polls while waiting.
@@ -300,11 +305,11 @@ class KaleyraOutboundCallOperator(BaseOperator):
         failed wait; the calls are never placed again by the wait. ``numbers`` is the
         whole list: a large campaign's record leaves it out.
         """
+        context["ti"].xcom_push(key=SUBMISSION_XCOM_KEY, value=record)
         if not self.wait_for_completion:
-            return record
+            return {**record, OUTCOMES_XCOM_KEY: None}
         from airflow_provider_kaleyra import correlation, validation, waiting
 
-        context["ti"].xcom_push(key=SUBMISSION_XCOM_KEY, value=record)
         watch = correlation.watch_from_record({**record, "numbers": numbers})
         timeout = validation.check_seconds("wait_timeout", self.wait_timeout)
         wait = waiting.Wait(
@@ -320,16 +325,31 @@ class KaleyraOutboundCallOperator(BaseOperator):
             self.defer(
                 trigger=KaleyraCallStatusTrigger(kaleyra_conn_id=self.kaleyra_conn_id, **wait.as_kwargs()),
                 method_name="execute_complete",
+                # Given back to execute_complete on resume; the trigger's kwargs stay as they were.
+                kwargs={"record": record},
             )
         try:
             event = waiting.wait_sync(wait, self.hook.call_logs, self.log)
         finally:
             self.hook.close()
-        return self.execute_complete(context, event)
+        return self.execute_complete(context, event, record=record)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """End the wait: the outcome table (XCom), or the policy's failure."""
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, record: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """End the wait: the record with its outcome table, or the policy's failure.
+
+        The outcome table goes to the XCom key ``outcomes`` before the policy decides, so
+        a downstream task (``trigger_rule="all_done"``) can redial the unanswered numbers
+        of a failed wait.
+        """
         from airflow_provider_kaleyra import waiting
 
-        return waiting.complete(event, self._policy(), self.log)
-
+        ti = context["ti"]
+        if record is None:
+            # Deferred by a provider version that did not hand the record over: read it back.
+            record = ti.xcom_pull(task_ids=ti.task_id, key=SUBMISSION_XCOM_KEY, map_indexes=ti.map_index) or {}
+        result = waiting.complete(
+            event, self._policy(), self.log, keep=lambda table: ti.xcom_push(key=OUTCOMES_XCOM_KEY, value=table)
+        )
+        return {**record, OUTCOMES_XCOM_KEY: result}

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_kaleyra.outcomes import OutcomePolicy
     from airflow_provider_kaleyra.waiting import Wait
 
 
@@ -24,7 +25,8 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
     Give it the outbound call operator's XCom record (``record=place_calls.output`` or
     ``"{{ ti.xcom_pull('place_calls') }}"``), or explicit ``numbers`` with ``start_time``
     (and optionally ``bridge``, ``end_time``, ``flow_id``). It succeeds with a per-number
-    table and counts per category (XCom), and fails:
+    table and counts per category (XCom; also under the key ``outcomes``, which is
+    pushed before the policy decides, so it is there when the sensor fails too), and fails:
 
     * without retry when Kaleyra ended calls with a configuration status (FLOW_PAUSED,
       FLOW_NOT_PUBLISHED, BRIDGE_UNAVAILABLE, NOROUTE...), naming the flow and bridge;
@@ -142,7 +144,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
-        from airflow_provider_kaleyra.waiting import complete
+        from airflow_provider_kaleyra.progress import progress_line
 
         wait = self._wait()
         hook = KaleyraHook(self.kaleyra_conn_id)
@@ -150,14 +152,20 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
             listing = hook.call_logs(wait.watch.query(), max_pages=wait.watch.page_budget())
         finally:
             hook.close()
-        event = wait.after_poll(listing)
-        if event is None:
-            self.log.info("Some of the %d call(s) have no final status yet", len(wait.watch.numbers))
+        poll = wait.poll(listing)
+        if poll.event is None:
+            # Each poke may run in a new process (reschedule): every one says where things stand.
+            self.log.info("Kaleyra calls: %s", progress_line(poll.tally))
             return False
-        return PokeReturnValue(is_done=True, xcom_value=complete(event, wait.policy, self.log))
+        return PokeReturnValue(is_done=True, xcom_value=self._complete(context, poll.event, wait.policy))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the result, or the policy's failure."""
+        return self._complete(context, event, self._wait().policy)
+
+    def _complete(self, context: Context, event: dict[str, Any] | None, policy: OutcomePolicy) -> dict[str, Any]:
+        from airflow_provider_kaleyra.operators.kaleyra import OUTCOMES_XCOM_KEY
         from airflow_provider_kaleyra.waiting import complete
 
-        return complete(event, self._wait().policy, self.log)
+        ti = context["ti"]
+        return complete(event, policy, self.log, keep=lambda table: ti.xcom_push(key=OUTCOMES_XCOM_KEY, value=table))

@@ -40,6 +40,10 @@ class AdminApi:
     def ledger(self, request: Request, params: Mapping[str, str]) -> Response:
         return Response.json(200, self.state.ledger.entries())
 
+    def requests(self, request: Request, params: Mapping[str, str]) -> Response:
+        """Kaleyra API requests received per endpoint, e.g. ``{"voice/call-logs": 12}``."""
+        return Response.json(200, self.state.requests.as_dict())
+
     def reset(self, request: Request, params: Mapping[str, str]) -> Response:
         self.state.reset()
         return Response.json(200, {"ledger": 0, "flows": sorted(self.state.published_flows())})

@@ -71,6 +71,7 @@ def build_router(state: SimulatorState, faults: FaultPlan | None = None) -> Rout
             Route("GET", _path(rf"{ADMIN}/call-log-style"), calls.admin_call_log_style),
             Route("POST", _path(rf"{ADMIN}/call-log-style"), calls.admin_call_log_style),
             Route("GET", _path(rf"{ADMIN}/ledger"), admin.ledger),
+            Route("GET", _path(rf"{ADMIN}/requests"), admin.requests),
             Route("POST", _path(rf"{ADMIN}/reset"), admin.reset),
             Route("GET", _path(rf"{ADMIN}/flows"), admin.list_flows),
             Route("POST", _path(rf"{ADMIN}/flows"), admin.change_flows),

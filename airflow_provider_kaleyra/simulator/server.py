@@ -85,7 +85,13 @@ class KaleyraSimulator:
     def start(self) -> KaleyraSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
-        server = make_server(self.host, self._requested_port, build_router(self.state, self.faults), self.faults)
+        server = make_server(
+            self.host,
+            self._requested_port,
+            build_router(self.state, self.faults),
+            self.faults,
+            self.state.requests,
+        )
         self._server = server
         # A short poll interval makes stop() quick: fixtures stop one simulator per test.
         self._thread = threading.Thread(
@@ -184,6 +190,15 @@ class KaleyraSimulator:
         """Every call with its current status, oldest first (as ``GET /_simulator/calls``)."""
         return [record(call) for call in CallLogsApi(self.state).calls()]
 
+    def request_count(self, endpoint: str | None = None) -> int:
+        """Kaleyra API requests received (faulted ones too) since start or :meth:`reset`.
+
+        ``endpoint`` narrows it: ``"voice/call-logs"``, ``"voice/outbound"``,
+        ``"number/subscriptions"``; as ``GET /_simulator/requests``.
+        """
+        counts = self.state.requests.as_dict()
+        return counts.get(endpoint, 0) if endpoint else sum(counts.values())
+
     # ------------------------------------------------------------------ call-log style
 
     @property
@@ -204,7 +219,10 @@ class KaleyraSimulator:
         return style
 
     def reset(self) -> None:
-        """Empty the ledger, clear faults; restore the flows, outcomes and call-log style given at construction."""
+        """Empty the ledger and the request counts, clear faults.
+
+        The flows, outcomes and call-log style go back to those given at construction.
+        """
         self.state.reset()
         self.faults.clear()
 

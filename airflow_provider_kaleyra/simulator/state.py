@@ -15,6 +15,7 @@ from airflow_provider_kaleyra.simulator import phone
 from airflow_provider_kaleyra.simulator.call_log_style import DEFAULT_STYLE, CallLogStyle
 from airflow_provider_kaleyra.simulator.calls import CallScript
 from airflow_provider_kaleyra.simulator.ledger import Dial, Ledger
+from airflow_provider_kaleyra.simulator.request_count import RequestCount
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -56,6 +57,8 @@ class SimulatorState:
         self._flows: set[str] = set(self._initial_flows)
         self.numbers: tuple[SubscribedNumber, ...] = tuple(as_subscribed(n) for n in numbers)
         self.ledger = Ledger()
+        #: Kaleyra API requests received, per endpoint; see ``request_count``.
+        self.requests = RequestCount()
         #: How and when accepted calls end; see ``calls``.
         self.calls = CallScript()
         #: How the call-log listing is written; see ``call_log_style``. Replaced whole, never changed.
@@ -101,9 +104,10 @@ class SimulatorState:
             return True
 
     def reset(self) -> None:
-        """Forget every dial; restore the flows, outcomes and call-log style the simulator started with."""
+        """Forget every dial and request; restore the flows, outcomes and call-log style it started with."""
         with self._lock:
             self.ledger.clear()
+            self.requests.clear()
             self._flows = set(self._initial_flows)
             self.calls.reset()
             self.call_log_style = self._initial_call_log_style

@@ -18,6 +18,7 @@ from airflow_provider_kaleyra.simulator.messages import Request, Response
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator.faults import FaultPlan
+    from airflow_provider_kaleyra.simulator.request_count import RequestCount
     from airflow_provider_kaleyra.simulator.routing import Router
 
 log = logging.getLogger("airflow_provider_kaleyra.simulator")
@@ -29,10 +30,20 @@ MAX_BODY_BYTES = 1024 * 1024
 class SimulatorHTTPServer(ThreadingHTTPServer):
     # Handler threads must never keep a test process alive.
     daemon_threads = True
+    # Hundreds of waits may connect at once (a triggerer's, a benchmark's); the standard
+    # library's backlog of 5 makes the kernel drop or reset the connections beyond it.
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], router: Router, faults: FaultPlan | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        router: Router,
+        faults: FaultPlan | None = None,
+        requests: RequestCount | None = None,
+    ) -> None:
         self.router = router
         self.faults = faults
+        self.requests = requests
         super().__init__(address, RequestHandler)
 
 
@@ -40,9 +51,11 @@ class SimulatorHTTPServerV6(SimulatorHTTPServer):
     address_family = socket.AF_INET6
 
 
-def make_server(host: str, port: int, router: Router, faults: FaultPlan | None = None) -> SimulatorHTTPServer:
+def make_server(
+    host: str, port: int, router: Router, faults: FaultPlan | None = None, requests: RequestCount | None = None
+) -> SimulatorHTTPServer:
     cls = SimulatorHTTPServerV6 if ":" in host else SimulatorHTTPServer
-    return cls((host, port), router, faults)
+    return cls((host, port), router, faults, requests)
 
 
 class _BodyRefused(Exception):
@@ -99,6 +112,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         server = cast("SimulatorHTTPServer", self.server)
         try:
             request = self._request()
+            if server.requests is not None:
+                server.requests.count(request.path)
             fault = server.faults.take(request) if server.faults is not None else None
             if fault is None:
                 response = server.router.dispatch(request)

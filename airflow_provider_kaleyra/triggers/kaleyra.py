@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError
+from airflow_provider_kaleyra.progress import ProgressLog
+from airflow_provider_kaleyra.reader import membership
 from airflow_provider_kaleyra.waiting import DEFAULT_MAX_POLL_FAILURES, Wait
 
 if TYPE_CHECKING:
@@ -21,6 +23,12 @@ class KaleyraCallStatusTrigger(BaseTrigger):
     All state lives in the kwargs and in Kaleyra: after a triggerer restart the trigger
     starts again from its kwargs and reads the same call logs, so nothing is lost.
 
+    The triggers of one process that wait on the same connection and bridge share one
+    call-log reader (``reader``): each poll cycle reads the union of their windows once,
+    and each trigger gets its own calls from it. The hook of the first one to join is
+    the one the reader reads through. While it waits, the trigger logs a progress line
+    when the tally changes and at least every few minutes (``progress``).
+
     :param watch: ``correlation.CallWatch.as_dict()``: the numbers, bridge, flow, time window,
         correlation token and call ids of the submission.
     :param policy: ``outcomes.OutcomePolicy.as_dict()``: decides when waiting can stop early.
@@ -30,6 +38,11 @@ class KaleyraCallStatusTrigger(BaseTrigger):
     :param max_poll_failures: consecutive failed polls (each already retried by the hook)
         after which the trigger reports ``error``.
     """
+
+    #: Share one call-log reader per connection and bridge with the other triggers of
+    #: this process; False makes each trigger page through its window alone (kept to
+    #: compare the two, see ``benchmarks/trigger_waits.py``).
+    shared_reads: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -79,26 +92,35 @@ class KaleyraCallStatusTrigger(BaseTrigger):
         return KaleyraAsyncHook(self.kaleyra_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The event is decided inside the reader membership, then handed over outside it:
+        # the trigger leaves the reader before the triggerer stops iterating.
+        yield TriggerEvent(await self._wait_for_event())
+
+    async def _wait_for_event(self) -> dict[str, Any]:
         wait = self._wait()
         failed_polls = 0
-        async with self.hook() as hook:
+        progress = ProgressLog(self.log)
+        async with membership(
+            self.kaleyra_conn_id, wait.watch, wait.poll_interval, self.hook, shared=self.shared_reads
+        ) as listings:
             while True:
                 try:
-                    listing = await hook.call_logs(wait.watch.query(), max_pages=wait.watch.page_budget())
+                    listing = await listings.next()
                 except (KaleyraError, OSError) as error:
                     failed_polls += 1
                     event = wait.after_failure(error, failed_polls, self.log)
                     if event is not None:
-                        yield TriggerEvent(event)
-                        return
+                        return event
                     pause = wait.pause_after_failure(failed_polls)
                 else:
                     failed_polls = 0
-                    event = wait.after_poll(listing)
-                    if event is not None:
-                        yield TriggerEvent(event)
-                        return
-                    self.log.debug("%d call-log record(s) so far; polling again", len(listing.records))
+                    if listing.cut_off:
+                        # The shared read logs in the triggerer's own log; this is the task's.
+                        self.log.warning("Kaleyra's call-log listing was cut off: %s", listing.cut_off)
+                    poll = wait.poll(listing)
+                    if poll.event is not None:
+                        return poll.event
+                    progress.note(poll.tally)
                     pause = wait.poll_interval
                 # Wake up for the deadline even when the next poll would be later.
                 await asyncio.sleep(max(0.0, min(pause, wait.seconds_left() + 0.01)))

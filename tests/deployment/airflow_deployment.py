@@ -51,7 +51,8 @@ def copy_dags(target: Path, sources: Iterable[Path] = DAG_SOURCES) -> list[str]:
 
 
 def deployment_env(home: Path, port: int) -> dict[str, str]:
-    """The environment of every component: the caller's, minus its Airflow settings, plus ours."""
+    """The environment of every component: the caller's, minus its Airflow settings and
+    PYTHONPATH, plus ours."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -61,6 +62,9 @@ def deployment_env(home: Path, port: int) -> dict[str, str]:
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({USERNAME: PASSWORD}))
     settings = {
+        # The provider of this checkout, the one under test, even when the venv's editable
+        # install points at another checkout of the repository.
+        "PYTHONPATH": str(REPO),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

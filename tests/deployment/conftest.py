@@ -27,7 +27,9 @@ PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 #: The DAGs the tests trigger; the deployment is ready once all of them are parsed.
 NEEDED_DAGS = (
     "example_kaleyra_outbound_call",
+    "example_kaleyra_redial_unanswered",
     "kaleyra_calls",
+    "kaleyra_wait_until_deadline",
     "kaleyra_notify_task_failure",
     "kaleyra_notify_in_dag_processor",
 )

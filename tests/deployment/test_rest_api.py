@@ -52,7 +52,10 @@ def test_example_dag_places_each_call_once_and_waits_in_the_triggerer(
     assert any(t.get("triggerer_id") is not None for t in triggers), triggers
 
     # And how the calls ended is the task's result.
-    outcome = airflow_api.xcom(EXAMPLE, run_id, "place_calls")
+    returned = airflow_api.xcom(EXAMPLE, run_id, "place_calls")
+    outcome = returned["outcomes"]
+    assert outcome == airflow_api.xcom(EXAMPLE, run_id, "place_calls", key="outcomes")
+    assert {k: v for k, v in returned.items() if k != "outcomes"} == submission  # one shape: record + outcomes
     assert outcome["counts"] == {"success": 3}
     assert sorted(row["number"] for row in outcome["calls"]) == NUMBERS
     log = airflow_api.task_log(EXAMPLE, run_id, "place_calls", 1)

@@ -47,7 +47,12 @@ def load_dag(filename: str, dag_id: str) -> Any:
     raise LookupError(f"{dag_id} not in {filename}")
 
 
-def _xcom(dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+def xcom(result: DagResult, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    """An XCom value of one task instance of the run, under ``key``."""
+    return _xcom(result.dag_id, result.run_id, task_id, map_index, key)
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str, map_index: int, key: str = "return_value") -> Any:
     from airflow.models.xcom import XCom
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -62,7 +67,7 @@ def _xcom(dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
                 model.run_id == run_id,
                 model.task_id == task_id,
                 model.map_index == map_index,
-                model.key == "return_value",
+                model.key == key,
             )
         )
     if value is None:

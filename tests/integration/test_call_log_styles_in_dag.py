@@ -78,7 +78,7 @@ def test_a_wait_finds_every_answered_call(simulator: KaleyraSimulator, style: An
     result = run_dag(DAGS, "kaleyra_place_and_wait", conf(["8836000001", "+918836000002"], prefix="+91"))
     task = result.task("call")
     assert (result.state, task.state) == ("success", "success")
-    assert {row["number"]: row["status"] for row in task.xcom["calls"]} == {
+    assert {row["number"]: row["status"] for row in task.xcom["outcomes"]["calls"]} == {
         "+918836000001": "ANSWER",
         "+918836000002": "ANSWER",
     }
@@ -112,7 +112,7 @@ def test_naive_times_are_read_in_the_account_time_zone(
     simulator.set_call_log_style(times="iso_naive", timezone=zone)
     result = run_dag(DAGS, "kaleyra_place_and_wait", conf(["+918836000001"]))
     assert result.state == "success"
-    assert result.task("call").xcom["statuses"] == {"ANSWER": 1}
+    assert result.task("call").xcom["outcomes"]["statuses"] == {"ANSWER": 1}
 
 
 def test_naive_times_read_in_the_wrong_zone_are_not_taken_for_the_task_s_calls(

@@ -55,7 +55,7 @@ def test_a_wait_with_prefix_finds_the_calls_in_the_call_log(simulator: KaleyraSi
     result = run_dag(DAGS, "kaleyra_place_and_wait", conf(["8836000001", "8836000002"], prefix="+91"))
     task = result.task("call")
     assert (result.state, task.state) == ("success", "success")
-    assert {row["number"]: row["status"] for row in task.xcom["calls"]} == {
+    assert {row["number"]: row["status"] for row in task.xcom["outcomes"]["calls"]} == {
         "+918836000001": "ANSWER",
         "+918836000002": "ANSWER",
     }
@@ -223,7 +223,7 @@ def test_a_listing_in_pages_smaller_than_asked_is_read_to_its_end(
     result = run_dag(DAGS, "kaleyra_place_and_wait", conf(to))
     task = result.task("call")
     assert (result.state, task.state) == ("success", "success")
-    assert task.xcom["counts"] == {"success": 600}
+    assert task.xcom["outcomes"]["counts"] == {"success": 600}
     assert set(dials(simulator).values()) == {1}
 
 

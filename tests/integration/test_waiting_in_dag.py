@@ -29,9 +29,10 @@ def test_all_answered_succeeds_after_deferring(simulator: KaleyraSimulator, capf
     result = run_dag(DAGS, "kaleyra_wait_deferred", conf(TEN[:3]))
     task = result.task("call")
     assert (result.state, task.state, task.try_number) == ("success", "success", 1)
-    assert task.xcom["counts"] == {"success": 3}
-    assert [row["status"] for row in task.xcom["calls"]] == ["ANSWER"] * 3
-    assert task.xcom["flow_id"] == DEFAULT_FLOW_ID
+    assert task.xcom["outcomes"]["counts"] == {"success": 3}
+    assert [row["status"] for row in task.xcom["outcomes"]["calls"]] == ["ANSWER"] * 3
+    assert task.xcom["outcomes"]["flow_id"] == task.xcom["flow_id"] == DEFAULT_FLOW_ID
+    assert task.xcom["numbers"] == TEN[:3]  # the return value is the submission record, with its outcomes
     out = capfd.readouterr().out
     assert "Deferring until the 3 call(s) end" in out
     assert "3 call(s) -- success: 3" in out  # the summary table in the task log
@@ -57,9 +58,9 @@ def test_three_of_ten_busy_within_a_30_percent_tolerance_succeeds(simulator: Kal
     result = run_dag(DAGS, "kaleyra_wait_tolerant", conf(TEN))
     task = result.task("call")
     assert (result.state, task.state) == ("success", "success")
-    assert task.xcom["counts"] == {"success": 7, "callee": 3}
-    assert task.xcom["statuses"] == {"ANSWER": 7, "BUSY": 3}
-    assert {row["number"] for row in task.xcom["calls"] if row["status"] == "BUSY"} == set(TEN[:3])
+    assert task.xcom["outcomes"]["counts"] == {"success": 7, "callee": 3}
+    assert task.xcom["outcomes"]["statuses"] == {"ANSWER": 7, "BUSY": 3}
+    assert {row["number"] for row in task.xcom["outcomes"]["calls"] if row["status"] == "BUSY"} == set(TEN[:3])
 
 
 def test_four_of_ten_busy_exceeds_the_tolerance(simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +88,7 @@ def test_timeout_fails_listing_the_pending_numbers(
 def test_waiting_on_the_worker_without_deferral(simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]) -> None:
     result = run_dag(DAGS, "kaleyra_wait_on_worker", conf(["+918830907001", "+918830907002"]))
     assert result.task("call").state == "success"
-    assert result.task("call").xcom["counts"] == {"success": 2}
+    assert result.task("call").xcom["outcomes"]["counts"] == {"success": 2}
     assert "Deferring" not in capfd.readouterr().out
 
 

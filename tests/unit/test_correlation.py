@@ -251,3 +251,30 @@ def test_an_outcome_row_says_pending_for_no_status() -> None:
         "call_id": None,
         "duration": None,
     }
+
+
+# --------------------------------------------------------------------------- a shared listing
+
+
+def test_records_by_number_find_what_the_rule_finds_in_listing_order() -> None:
+    mine = watch()
+    others = watch(numbers=["+918830907003"], correlation_token="af-other")
+    records = [
+        rec(NUMBERS[1], "RINGING", correlation_token="af-mine", call_id="1"),
+        rec("+918830907003", "BUSY", correlation_token="af-other", call_id="2"),
+        rec("8830907001", "ANSWER", call_id="3"),  # national spelling: the prefix's country code
+        rec(NUMBERS[0], "BUSY", correlation_token="af-someone-else", call_id="4"),
+        rec(NUMBERS[1], "ANSWER", correlation_token="af-mine", call_id="5"),
+    ]
+    index = correlation.RecordsByNumber(records)
+    assert [r.call_id for r in index.belonging_to(mine)] == ["1", "3", "5"]
+    assert [r.call_id for r in index.belonging_to(others)] == ["2"]
+    assert correlation.correlate(mine, index.belonging_to(mine)) == correlation.correlate(mine, records)
+
+
+def test_the_number_index_is_built_once_per_watch() -> None:
+    w = watch()
+    assert w.numbers_by_digits is w.numbers_by_digits
+    assert w.numbers_by_digits == {"918830907001": NUMBERS[0], "918830907002": NUMBERS[1],
+                                   "8830907001": NUMBERS[0], "8830907002": NUMBERS[1]}
+    assert correlation.CallWatch.from_dict(w.as_dict()) == w  # the cache is no field

@@ -41,7 +41,11 @@ def test_example_dags_parse_without_db_queries_or_connection_lookups(monkeypatch
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     assert bag.import_errors == {}
-    assert {"example_kaleyra_outbound_call", "example_kaleyra_call_on_failure"} <= set(bag.dag_ids)
+    assert {
+        "example_kaleyra_outbound_call",
+        "example_kaleyra_call_on_failure",
+        "example_kaleyra_redial_unanswered",
+    } <= set(bag.dag_ids)
     assert queries == []
 
 
@@ -60,3 +64,14 @@ def test_call_on_failure_example_shape() -> None:
     assert isinstance(callback, KaleyraCallNotifier)
     assert callback.to == "+918830907001"
     assert callback.custom == "{{ dag.dag_id }} failed at {{ ti.task_id }}"
+
+
+def test_redial_example_shape() -> None:
+    dag = dagbag(EXAMPLES).dags["example_kaleyra_redial_unanswered"]
+    first, pick, redial = (dag.get_task(t) for t in ("call_customers", "unanswered", "redial"))
+    assert first.wait_for_completion is True
+    assert pick.trigger_rule == "all_done"  # runs after a failed wait too
+    assert pick.upstream_task_ids == {"call_customers"}
+    assert redial.upstream_task_ids == {"unanswered"}
+    assert redial.task_type == "KaleyraOutboundCallOperator"
+    assert redial.expand_input.value["to"] is not None  # mapped over the numbers to call again

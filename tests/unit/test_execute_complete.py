@@ -62,10 +62,35 @@ def sensor(**kwargs: Any) -> KaleyraCallStatusSensor:
 BUILDERS = [pytest.param(operator, id="operator"), pytest.param(sensor, id="sensor")]
 
 
+class XComTI(SimpleNamespace):
+    """A task instance that keeps what is pushed to XCom and gives it back."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = json.loads(json.dumps(value))
+
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
+        assert (task_ids, map_indexes) == (self.task_id, self.map_index)
+        return self.pushed.get(key)
+
+
+def ctx(**pushed: Any) -> dict[str, Any]:
+    return {"ti": XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed=dict(pushed))}
+
+
+def finish(task: Any, event: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a wait ends with: the sensor's table, or the operator's record with ``outcomes``."""
+    context = context if context is not None else ctx()
+    if isinstance(task, KaleyraOutboundCallOperator):
+        value = task.execute_complete(context, event, record=RECORD)
+        assert {k: v for k, v in value.items() if k != "outcomes"} == RECORD
+        return value["outcomes"]
+    return task.execute_complete(context, event)
+
+
 @pytest.mark.parametrize("build", BUILDERS)
 def test_done_all_answered_returns_the_table(build: Any, capfd: pytest.CaptureFixture[str]) -> None:
     r = result("ANSWER", "FLOW_ANSWER")
-    assert build().execute_complete({}, {"status": "done", "result": r}) == r
+    assert finish(build(), {"status": "done", "result": r}) == r
     out = capfd.readouterr().out
     assert "Kaleyra call outcomes:" in out
     assert "2 call(s) -- success: 2" in out
@@ -74,7 +99,7 @@ def test_done_all_answered_returns_the_table(build: Any, capfd: pytest.CaptureFi
 @pytest.mark.parametrize("build", BUILDERS)
 def test_done_with_a_broken_flow_fails_without_retry(build: Any, capfd: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(AirflowFailException, match=r"FLOW_NOT_PUBLISHED.*not published") as caught:
-        build().execute_complete({}, {"status": "done", "result": result("FLOW_NOT_PUBLISHED", None)})
+        finish(build(), {"status": "done", "result": result("FLOW_NOT_PUBLISHED", None)})
     assert "SG_flow" in str(caught.value)
     assert "+918830907001  FLOW_NOT_PUBLISHED  configuration" in capfd.readouterr().out  # table logged first
 
@@ -82,14 +107,14 @@ def test_done_with_a_broken_flow_fails_without_retry(build: Any, capfd: pytest.C
 @pytest.mark.parametrize("build", BUILDERS)
 def test_done_with_too_many_failures_fails_retryably(build: Any) -> None:
     with pytest.raises(outcomes.KaleyraCallsFailedError) as caught:
-        build().execute_complete({}, {"status": "done", "result": result("ANSWER", "BUSY")})
+        finish(build(), {"status": "done", "result": result("ANSWER", "BUSY")})
     assert not isinstance(caught.value, AirflowFailException)
 
 
 @pytest.mark.parametrize("build", BUILDERS)
 def test_done_within_the_policy_succeeds(build: Any) -> None:
     r = result("ANSWER", "BUSY")
-    assert build(max_failed=1).execute_complete({}, {"status": "done", "result": r})["counts"] == {
+    assert finish(build(max_failed=1), {"status": "done", "result": r})["counts"] == {
         "success": 1,
         "callee": 1,
     }
@@ -98,7 +123,7 @@ def test_done_within_the_policy_succeeds(build: Any) -> None:
 @pytest.mark.parametrize("build", BUILDERS)
 def test_timeout_lists_pending_numbers(build: Any) -> None:
     with pytest.raises(outcomes.KaleyraCallsTimeoutError, match=r"1 of 2 numbers .*\+918830907002"):
-        build().execute_complete({}, {"status": "timeout", "result": result("ANSWER", None)})
+        finish(build(), {"status": "timeout", "result": result("ANSWER", None)})
 
 
 @pytest.mark.parametrize("build", BUILDERS)
@@ -106,19 +131,14 @@ def test_timeout_lists_pending_numbers(build: Any) -> None:
 def test_error_event(build: Any, permanent: bool, expected: type[Exception]) -> None:
     event = {"status": "error", "message": "HTTP 503", "permanent": permanent, "failed_polls": 5}
     with pytest.raises(expected, match="5 failed poll"):
-        build().execute_complete({}, event)
+        finish(build(), event)
 
 
 @pytest.mark.parametrize("build", BUILDERS)
 @pytest.mark.parametrize("event", [None, {}, {"status": "mystery"}])
 def test_unexpected_event_fails_without_retry(build: Any, event: Any) -> None:
     with pytest.raises(KaleyraPermanentError, match="Unexpected event"):
-        build().execute_complete({}, event)
-
-
-class XComTI(SimpleNamespace):
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
+        finish(build(), event)
 
 
 def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +154,7 @@ def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.Monk
     assert record["numbers"] == RECORD["numbers"]
     deferred = caught.value
     assert deferred.method_name == "execute_complete"
+    assert deferred.kwargs == {"record": record}  # handed back on resume, outside the trigger's kwargs
     trigger = deferred.trigger
     assert isinstance(trigger, KaleyraCallStatusTrigger)
     _, kwargs = trigger.serialize()
@@ -150,8 +171,9 @@ def test_operator_without_wait_returns_the_record(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: _hook(fake)))
     ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
     op = KaleyraOutboundCallOperator(task_id="call", to="+918830907001", bridge="+13236789001", flow_id="SG_flow")
-    assert op.execute({"ti": ti, "task_state_store": FakeTaskStateStore()})["code"] == "RBC3007"
-    assert ti.pushed == {}
+    value = op.execute({"ti": ti, "task_state_store": FakeTaskStateStore()})
+    assert (value["code"], value["outcomes"]) == ("RBC3007", None)  # the same shape as after a wait
+    assert ti.pushed == {"submission": {k: v for k, v in value.items() if k != "outcomes"}}
 
 
 def _hook(fake: FakeKaleyra) -> KaleyraHook:
@@ -208,18 +230,22 @@ def test_sensor_poke_waits_then_returns_the_table(monkeypatch: pytest.MonkeyPatc
     fake = FakeKaleyra(listed("ANSWER", "RINGING"), listed("ANSWER", "BUSY"))
     monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
     poking = sensor(mode="reschedule", max_failed=1)
-    assert poking.poke({}) is False
-    done = poking.poke({})
+    context = ctx()
+    assert poking.poke(context) is False
+    done = poking.poke(context)
     assert done.is_done  # type: ignore[union-attr]
     assert done.xcom_value["counts"] == {"success": 1, "callee": 1}  # type: ignore[union-attr]
+    assert context["ti"].pushed == {"outcomes": done.xcom_value}  # type: ignore[union-attr]
     assert len(fake.requests) == 2
 
 
 def test_sensor_poke_fails_on_a_broken_flow(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKaleyra(listed("FLOW_PAUSED", "RINGING"))
     monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
+    context = ctx()
     with pytest.raises(AirflowFailException, match="FLOW_PAUSED"):
-        sensor().poke({})
+        sensor().poke(context)
+    assert context["ti"].pushed["outcomes"]["statuses"] == {"FLOW_PAUSED": 1, "RINGING": 1}
 
 
 def _session_with(fake: FakeKaleyra) -> Any:
@@ -242,7 +268,7 @@ def test_sensor_applies_the_prefix_to_national_numbers(monkeypatch: pytest.Monke
     national = tuple(n.removeprefix("+91") for n in WATCH.numbers)
     fake = FakeKaleyra(listed("ANSWER", "ANSWER", numbers=national))
     monkeypatch.setattr("airflow_provider_kaleyra.hooks.kaleyra.KaleyraHook.session", _session_with(fake))
-    done = poking.poke({})
+    done = poking.poke(ctx())
     assert done.xcom_value["counts"] == {"success": 2}  # type: ignore[union-attr]
     assert "prefix" in KaleyraCallStatusSensor.template_fields
 
@@ -264,6 +290,32 @@ def test_operator_waits_on_the_worker_without_deferring(monkeypatch: pytest.Monk
     monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: _hook(fake)))
     ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
     result = operator(deferrable=False).execute({"ti": ti, "task_state_store": FakeTaskStateStore()})
-    assert result["counts"] == {"success": 2}
-    assert ti.pushed["submission"]["numbers"] == RECORD["numbers"]
+    assert result["outcomes"]["counts"] == {"success": 2}
+    assert ti.pushed["submission"]["numbers"] == result["numbers"] == RECORD["numbers"]
+    assert ti.pushed["outcomes"] == result["outcomes"]
     assert [r.method for r in fake.requests] == ["POST", "GET"]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "raises"),
+    [(("ANSWER", "NOANSWER"), outcomes.KaleyraCallsFailedError), (("ANSWER", None), outcomes.KaleyraCallsTimeoutError)],
+)
+@pytest.mark.parametrize("build", BUILDERS)
+def test_the_outcome_table_is_in_xcom_when_the_policy_fails_the_task(
+    build: Any, statuses: tuple[str | None, ...], raises: type[Exception]
+) -> None:
+    context = ctx()
+    kind = "timeout" if None in statuses else "done"
+    with pytest.raises(raises):
+        finish(build(), {"status": kind, "result": result(*statuses)}, context)
+    table = context["ti"].pushed["outcomes"]
+    assert [(row["number"], row["status"]) for row in table["calls"]] == [
+        (WATCH.numbers[0], "ANSWER"),
+        (WATCH.numbers[1], statuses[1] or "PENDING"),
+    ]
+
+
+def test_a_task_deferred_before_the_record_was_handed_over_reads_it_from_xcom() -> None:
+    r = result("ANSWER", "ANSWER")
+    value = operator().execute_complete(ctx(submission=RECORD), {"status": "done", "result": r})
+    assert value == {**RECORD, "outcomes": r}

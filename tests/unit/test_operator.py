@@ -27,7 +27,11 @@ BRIDGE = "+13236789001"
 
 
 def context(map_index: int = -1, store: FakeTaskStateStore | None = None) -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="call", map_index=map_index, try_number=1)
+    pushed: dict[str, Any] = {}
+    ti = SimpleNamespace(
+        dag_id="d", run_id="r", task_id="call", map_index=map_index, try_number=1, pushed=pushed,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+    )
     return {"ti": ti, "task_state_store": store if store is not None else FakeTaskStateStore()}
 
 

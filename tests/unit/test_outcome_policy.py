@@ -168,3 +168,10 @@ def test_summary_table_is_readable() -> None:
     assert "ANSWER" in lines[2]
     assert "30" in lines[2]
     assert lines[-1] == "2 call(s) -- success: 1, callee: 1"
+
+
+def test_numbers_with_status_picks_the_calls_to_redial() -> None:
+    r = result("ANSWER", "NOANSWER", None, "BUSY")
+    assert outcomes.numbers_with_status(r, "NOANSWER", "busy") == [WATCH.numbers[1], WATCH.numbers[3]]
+    assert outcomes.numbers_with_status(r, "PENDING") == [WATCH.numbers[2]]
+    assert outcomes.numbers_with_status(None, "NOANSWER") == []  # the task never got to a table

@@ -328,6 +328,22 @@ def test_ledger_counts_every_dial_under_concurrency(kaleyra_simulator: KaleyraSi
     assert kaleyra_simulator.dials_to("+18830907XXX") == 40
 
 
+def test_a_hundred_clients_connecting_at_once_are_all_served(kaleyra_simulator: KaleyraSimulator) -> None:
+    # Like a triggerer whose waits each open a connection in the same instant. With too
+    # short a listen backlog the kernel drops the extra handshakes and each client waits
+    # a second for its retry: the connect timeout is shorter than that.
+    start = threading.Barrier(100)
+
+    def connect(i: int) -> int:
+        with requests.Session() as session:
+            start.wait(timeout=TIMEOUT)
+            return session.get(kaleyra_simulator.url + "_simulator/flows", timeout=(0.9, TIMEOUT)).status_code
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        statuses = list(pool.map(connect, range(100)))
+    assert statuses == [200] * 100
+
+
 def test_ledger_is_a_copy(kaleyra_simulator: KaleyraSimulator) -> None:
     post_outbound(kaleyra_simulator, form())
 
@@ -401,6 +417,25 @@ def test_admin_ledger_matches_the_python_ledger(kaleyra_simulator: KaleyraSimula
     assert response.status_code == 200
     assert response.json() == kaleyra_simulator.ledger()
     assert len(response.json()) == 2
+
+
+def test_requests_are_counted_per_endpoint_faulted_ones_too(kaleyra_simulator: KaleyraSimulator) -> None:
+    logs = wire.api_url(kaleyra_simulator.url, f"v1/{DEFAULT_SID}/voice/call-logs")
+    headers = {"api-key": DEFAULT_API_KEY}
+    post_outbound(kaleyra_simulator, form())
+    kaleyra_simulator.inject_fault("error", path="/voice/call-logs")
+    assert requests.get(logs, headers=headers, timeout=TIMEOUT).status_code == 503
+    assert requests.post(logs + "/", headers=headers, timeout=TIMEOUT).status_code == 200
+    requests.get(kaleyra_simulator.url + "_simulator/ledger", timeout=TIMEOUT)  # admin: not counted
+
+    assert kaleyra_simulator.request_count("voice/call-logs") == 2
+    assert kaleyra_simulator.request_count("voice/outbound") == 1
+    assert kaleyra_simulator.request_count() == 3
+    response = requests.get(kaleyra_simulator.url + "_simulator/requests", timeout=TIMEOUT)
+    assert response.json() == {"voice/call-logs": 2, "voice/outbound": 1}
+
+    kaleyra_simulator.reset()
+    assert kaleyra_simulator.request_count() == 0
 
 
 def test_admin_reset(kaleyra_simulator: KaleyraSimulator) -> None:

@@ -144,3 +144,73 @@ def test_a_timeout_reports_what_the_listing_could_not_read(monkeypatch: pytest.M
     assert event["result"]["unreadable_count"] == 1
     assert event["result"]["listing_cut_off"] == "stopped after 100 pages"
     assert json.loads(json.dumps(event)) == event
+
+
+def test_progress_lines_while_the_trigger_waits(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    hook = ScriptedHook(page(None, None), page("ANSWER", "RINGING"), page("ANSWER", "RINGING"), page("ANSWER", "BUSY"))
+    [event] = events(trigger(max_failed=1), hook, monkeypatch)
+    assert event["status"] == "done"
+    # Airflow's logging writes the trigger's lines to stdout here (the task log in a triggerer).
+    out = capfd.readouterr().out
+    assert out.count("Kaleyra calls: ") == 2  # one per change while waiting; the table is the task's
+    assert "Kaleyra calls: 0 of 2 calls ended; 2 pending: +918830907001, +918830907002" in out
+    assert "Kaleyra calls: 1 of 2 calls ended (ANSWER 1); 1 pending: +918830907002" in out
+
+
+def test_a_cut_off_listing_is_said_in_the_triggers_own_log(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    hook = ScriptedHook(page("ANSWER", "ANSWER", cut_off="stopped after 100 pages"))
+    events(trigger(), hook, monkeypatch)
+    assert "Kaleyra's call-log listing was cut off: stopped after 100 pages" in capfd.readouterr().out
+
+
+def test_triggers_on_one_loop_share_one_hook_and_one_listing_per_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every trigger watches the same two numbers here; what matters is who reads.
+    hooks: list[ScriptedHook] = []
+
+    def make() -> ScriptedHook:
+        hooks.append(ScriptedHook(page("ANSWER", "RINGING"), page("ANSWER", "ANSWER")))
+        return hooks[-1]
+
+    triggers = [trigger() for _ in range(20)]
+    for t in triggers:
+        t.poll_interval = 0.2
+        monkeypatch.setattr(t, "hook", make)
+
+    async def collect() -> list[dict]:
+        async def first(t: KaleyraCallStatusTrigger) -> dict:
+            async for event in t.run():
+                return event.payload
+            raise AssertionError("no event")
+
+        return list(await asyncio.gather(*(first(t) for t in triggers)))
+
+    found = asyncio.run(collect())
+    assert [e["status"] for e in found] == ["done"] * 20
+    [hook] = hooks
+    # Two polls each: the reads do not grow with the triggers (two, or three when the
+    # loop woke a late trigger after the second read had already ended).
+    assert 2 <= len(hook.queries) <= 3
+    assert hook.closed
+
+
+def test_unshared_triggers_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks: list[ScriptedHook] = []
+
+    def make() -> ScriptedHook:
+        hooks.append(ScriptedHook(page("ANSWER", "ANSWER")))
+        return hooks[-1]
+
+    monkeypatch.setattr(KaleyraCallStatusTrigger, "shared_reads", False)
+    triggers = [trigger() for _ in range(3)]
+    for t in triggers:
+        monkeypatch.setattr(t, "hook", make)
+
+    async def collect() -> None:
+        await asyncio.gather(*(anext(t.run()) for t in triggers))
+
+    asyncio.run(collect())
+    assert [len(h.queries) for h in hooks] == [1, 1, 1]

@@ -127,3 +127,58 @@ def test_wait_sync_backs_off_after_transient_errors() -> None:
     event = waiting.wait_sync(wait(deadline=deadline, max_poll_failures=3), fetch, LOG, sleep=pauses.append)
     assert (event["status"], event["failed_polls"], event["permanent"]) == (waiting.ERROR, 3, False)
     assert pauses == [5.0, 10.0]
+
+
+def test_wait_sync_logs_progress_while_it_waits(caplog: pytest.LogCaptureFixture) -> None:
+    answers = [
+        listing(None, None),
+        listing("ANSWER", "RINGING"),
+        listing("ANSWER", "RINGING"),
+        listing("ANSWER", "BUSY"),
+    ]
+
+    def fetch(query: call_logs.CallLogQuery, **kwargs: Any) -> call_logs.CallLogListing:
+        return answers.pop(0)
+
+    deadline = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        event = waiting.wait_sync(
+            wait(deadline=deadline, policy=outcomes.OutcomePolicy.build(max_failed=1)), fetch, LOG, sleep=lambda s: None
+        )
+    assert event["status"] == waiting.DONE
+    # One line per change while waiting; the final table is complete()'s.
+    assert [r.getMessage() for r in caplog.records] == [
+        "Kaleyra calls: 0 of 2 calls ended; 2 pending: +918830907001, +918830907002",
+        "Kaleyra calls: 1 of 2 calls ended (ANSWER 1); 1 pending: +918830907002",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "statuses", "raises"),
+    [
+        (waiting.DONE, ("ANSWER", "ANSWER"), None),
+        (waiting.DONE, ("ANSWER", "NOANSWER"), outcomes.KaleyraCallsFailedError),
+        (waiting.TIMEOUT, ("ANSWER", None), outcomes.KaleyraCallsTimeoutError),
+    ],
+)
+def test_the_outcomes_are_kept_however_the_policy_decides(
+    status: str, statuses: tuple[str | None, ...], raises: type[Exception] | None
+) -> None:
+    state = outcomes.tally(WATCH, listing(*statuses).records, outcomes.OutcomePolicy())
+    result = outcomes.result_of(WATCH, state.outcomes)
+    kept: list[dict[str, Any]] = []
+    event = {"status": status, "result": result}
+    if raises is None:
+        assert waiting.complete(event, outcomes.OutcomePolicy(), LOG, keep=kept.append) == result
+    else:
+        with pytest.raises(raises):
+            waiting.complete(event, outcomes.OutcomePolicy(), LOG, keep=kept.append)
+    assert kept == [result]
+
+
+def test_an_error_event_keeps_no_outcomes() -> None:
+    kept: list[dict[str, Any]] = []
+    event = {"status": waiting.ERROR, "message": "HTTP 503", "permanent": False, "failed_polls": 5}
+    with pytest.raises(KaleyraTransientError):
+        waiting.complete(event, outcomes.OutcomePolicy(), LOG, keep=kept.append)
+    assert kept == []

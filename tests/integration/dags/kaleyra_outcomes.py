@@ -37,6 +37,8 @@ wait_tolerant = waiting_dag("kaleyra_wait_tolerant", deferrable=True, wait_timeo
 # No retries, to keep the test short: the retries of a waiting operator are covered above.
 wait_timeout = waiting_dag("kaleyra_wait_timeout", deferrable=True, wait_timeout=2, retries=0)
 wait_on_worker = waiting_dag("kaleyra_wait_on_worker", deferrable=False, wait_timeout=60)
+# Long enough for a deployment's triggerer to poll (and log progress) before the deadline.
+wait_until_deadline = waiting_dag("kaleyra_wait_until_deadline", deferrable=True, wait_timeout=20, retries=0)
 
 with DAG(
     dag_id="kaleyra_sensor", schedule=None, start_date=START, params=PARAMS, render_template_as_native_obj=True
