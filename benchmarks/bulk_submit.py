@@ -32,6 +32,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -359,7 +360,11 @@ def main() -> int:
                 print(f"  {case:<36} {seconds:7.3f} s   {seconds / bare:5.2f}x bare{note}")
     finally:
         simulator.stop()
-    import_times(args.import_repeat)
+    try:
+        import_times(args.import_repeat)
+    finally:
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
