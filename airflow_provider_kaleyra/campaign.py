@@ -434,18 +434,33 @@ class Campaign(Generic[Prepared]):
             if (entry := self.entries[i]) is not None
         )
 
+    def _dialled(self) -> str:
+        """What was and was not dialled, said at the end of every failure."""
+        counts = self._counts()
+        accepted = counts[BatchStatus.ACCEPTED]
+        maybe = sum(counts[status] for status in UNSETTLED)
+        rest = sum(len(call.to) for call in self.calls) - accepted - maybe
+        if not accepted and not maybe:
+            return "Nobody was dialled"
+        said = []
+        if accepted:
+            batches = sum(1 for e in self.entries if e is not None and e.status is BatchStatus.ACCEPTED)
+            said.append(
+                f"Kaleyra accepted {accepted:,} number(s) ({batches} of {len(self.calls)} batches), never sent "
+                "again by this task instance"
+            )
+        if maybe:
+            said.append(f"{maybe:,} may have been dialled")
+        if rest:
+            said.append(f"{rest:,} were not dialled")
+        return "; ".join(said)
+
     def _raise_for(self, failure: BaseException | None, previously_unknown: list[int]) -> None:
         unknown = [
             i
             for i, e in enumerate(self.entries)
             if e is not None and e.status in UNSETTLED and i not in previously_unknown
         ]
-        accepted = self._counts()[BatchStatus.ACCEPTED]
-        batches = sum(1 for e in self.entries if e is not None and e.status is BatchStatus.ACCEPTED)
-        done = (
-            f"Accepted so far: {batches} of {len(self.calls)} batch(es), {accepted:,} numbers; "
-            "they are never sent again by this task instance"
-        )
         if previously_unknown:
             reasons = self._answers(previously_unknown)
             # This try's own unknown batches are named too: no retry follows, and this is what the user reads.
@@ -453,7 +468,7 @@ class Campaign(Generic[Prepared]):
             raise KaleyraOutcomeUnknownError(
                 f"Outcome unknown for {reasons}. An earlier try sent them and nothing says whether Kaleyra "
                 "dialled, nor do its call logs show the calls; they are not sent again (set redial_unknown=True "
-                f"to accept dialling them twice). {done}."
+                f"to accept dialling them twice). {self._dialled()}."
                 + (f" This try sent more whose outcome is unknown, not sent again either: {also}." if also else "")
                 + (f" This try also failed: {failure}" if failure else "")
             )
@@ -462,15 +477,31 @@ class Campaign(Generic[Prepared]):
             reasons = self._answers(unknown)
             raise KaleyraTransientError(
                 f"Outcome unknown for {reasons}. A retry looks for their calls in Kaleyra's call log and sends "
-                f"only batches never sent. {done}."
+                f"only batches never sent. {self._dialled()}."
             )
         if failure is None:
             return
         if not isinstance(failure, KaleyraError):
             raise failure  # raised while building a request: nothing of it was sent
+        # One message, not two: the batch's error is said here with what it means for the
+        # campaign, so it is not chained (its traceback would repeat the same words).
+        code, message, http_status = failure.code, failure.kaleyra_message, failure.http_status
         if isinstance(failure, KaleyraPermanentError):
-            raise KaleyraPermanentError(f"{failure}. {done}; the task fails without retry") from failure
-        raise KaleyraTransientError(f"{failure}. {done}; a retry sends only the rest") from failure
+            raise KaleyraPermanentError(
+                f"{failure.text}. {self._dialled()}; the task fails without retry",
+                code=code,
+                message=message,
+                http_status=http_status,
+                sent=failure.sent,
+            ) from None
+        raise KaleyraTransientError(
+            f"{failure.text}. {self._dialled()}; a retry sends only what Kaleyra did not accept",
+            retry_after=getattr(failure, "retry_after", None),
+            code=code,
+            message=message,
+            http_status=http_status,
+            sent=failure.sent,
+        ) from None
 
 
 def _answer_fields(error: BaseException | None) -> dict[str, Any]:

@@ -11,8 +11,13 @@ Two families decide what Airflow does next:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_provider_kaleyra._compat import AirflowException, AirflowFailException
 from airflow_provider_kaleyra.wire import Disposition, Reply, nothing_done
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class KaleyraError(AirflowException):
@@ -30,6 +35,7 @@ class KaleyraError(AirflowException):
         http_status: int | None = None,
         sent: str | None = None,
     ) -> None:
+        self.text = text
         self.code = code
         self.kaleyra_message = message
         self.http_status = http_status
@@ -81,6 +87,18 @@ class KaleyraOutcomeUnknownError(KaleyraPermanentError):
     """
 
 
+class KaleyraCallsFailedError(KaleyraTransientError):
+    """Too many calls ended badly for the policy; an Airflow retry may do better."""
+
+
+class KaleyraCallsTimeoutError(KaleyraTransientError):
+    """The deadline passed while some numbers had no final status yet."""
+
+
+class KaleyraFlowBrokenError(KaleyraPermanentError):
+    """Kaleyra ended calls with a configuration status (flow or bridge broken): no retry helps."""
+
+
 def error_for_reply(reply: Reply, *, action: str, sent: str | None = None) -> KaleyraError:
     """The exception for a Kaleyra answer that is not success."""
     text = f"Kaleyra refused to {action}: {reply.explain()}"
@@ -96,6 +114,39 @@ def error_for_reply(reply: Reply, *, action: str, sent: str | None = None) -> Ka
     return KaleyraPermanentError(
         text, code=reply.code, message=reply.message, http_status=reply.http_status, sent=sent
     )
+
+
+def cause_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what caused it, down to the operating system's error.
+
+    requests and urllib3 keep the cause in ``reason`` or the first argument as well as
+    in ``__cause__``/``__context__``; every link is visited once.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)
+        first = current.args[0] if current.args else None
+        current = (
+            (reason if isinstance(reason, BaseException) else None)
+            or current.__cause__
+            or current.__context__
+            or (first if isinstance(first, BaseException) else None)
+        )
+
+
+def transport_failure(error: BaseException | None) -> str:
+    """What the network said, in a few words: the innermost cause of a transport error.
+
+    ``ConnectionRefusedError: [Errno 111] Connection refused`` rather than the five
+    chained messages (and tracebacks) of requests and urllib3 that wrap it.
+    """
+    if error is None:
+        return "no answer"
+    root = list(cause_chain(error))[-1]
+    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
 
 
 def error_after_tries(
@@ -127,10 +178,12 @@ def error_after_tries(
         )
     if nothing_sent or idempotent:
         return KaleyraTransientError(
-            f"Could not reach Kaleyra at {base_url} to {action} after {tries} tries: {error}", sent=sent
+            f"Could not reach Kaleyra at {base_url} to {action} after {tries} tries "
+            f"({transport_failure(error)}); check the connection's region or base_url and the network",
+            sent=sent,
         )
     return KaleyraOutcomeUnknownError(
-        f"No answer from Kaleyra to the request to {action}; it may have been accepted, so it is not "
-        f"sent again automatically (that could dial the same people twice): {error}",
+        f"No answer from Kaleyra to the request to {action} ({transport_failure(error)}); it may have been "
+        "accepted, so it is not sent again automatically (that could dial the same people twice)",
         sent=sent,
     )

@@ -1,40 +1,31 @@
 """The outcome policy: when the calls of a submission count as done, and when they fail the task.
 
 Pure: no I/O. The sensor, the trigger and the operator all ask this module, so
-"where a call status becomes a task failure" is decided here and nowhere else.
+"where a call status becomes a task failure" is decided here and nowhere else. The
+failures it raises live in ``exceptions`` with every other error (and stay importable
+from here).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra import call_logs, correlation
 from airflow_provider_kaleyra.call_logs import StatusCategory
 from airflow_provider_kaleyra.correlation import CallOutcome
 from airflow_provider_kaleyra.exceptions import (
+    KaleyraCallsFailedError,
+    KaleyraCallsTimeoutError,
     KaleyraError,
+    KaleyraFlowBrokenError,
     KaleyraInputError,
-    KaleyraPermanentError,
-    KaleyraTransientError,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-
-
-class KaleyraCallsFailedError(KaleyraTransientError):
-    """Too many calls ended badly for the policy; an Airflow retry may do better."""
-
-
-class KaleyraCallsTimeoutError(KaleyraTransientError):
-    """The deadline passed while some numbers had no final status yet."""
-
-
-class KaleyraFlowBrokenError(KaleyraPermanentError):
-    """Kaleyra ended calls with a configuration status (flow or bridge broken): no retry helps."""
 
 
 def _statuses(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -129,16 +120,12 @@ class OutcomePolicy:
         return 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tally:
-    """The outcomes of one poll, counted the ways the policy and the summary need."""
+    """The outcomes of one poll, counted the ways the policy and the progress line need."""
 
     outcomes: list[CallOutcome]
     policy: OutcomePolicy
-    counts: Counter[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.counts = Counter(o.category.value for o in self.outcomes)
 
     @property
     def pending(self) -> list[str]:
@@ -154,10 +141,6 @@ class Tally:
     @property
     def failures(self) -> list[CallOutcome]:
         return [o for o in self.outcomes if self.policy.failed(o)]
-
-    @property
-    def successes(self) -> list[CallOutcome]:
-        return [o for o in self.outcomes if self.policy.succeeded(o)]
 
     @property
     def hopeless(self) -> bool:
@@ -244,11 +227,11 @@ def failure_for(
             "retrying the task cannot help"
         )
     if state.hopeless:
-        allowed = policy.allowed_failures(len(state.outcomes))
         failed = ", ".join(f"{o.number} {o.status}" for o in state.failures[:20])
         return KaleyraCallsFailedError(
-            f"{len(state.failures)} of {len(state.outcomes)} calls of {where} failed, more than the "
-            f"{allowed} the policy allows: {failed}{' ...' if len(state.failures) > 20 else ''}"
+            f"{len(state.failures)} of {len(state.outcomes)} calls of {where} failed, "
+            f"{_limit(policy, len(state.outcomes))}: {failed}{' ...' if len(state.failures) > 20 else ''}. "
+            f"{_what_would_allow(policy, state)}"
         )
     if state.pending and timed_out:
         return KaleyraCallsTimeoutError(
@@ -256,6 +239,31 @@ def failure_for(
             f"final status yet: {_numbers(state.pending)}{_unread(result)}"
         )
     return None
+
+
+def _limit(policy: OutcomePolicy, total: int) -> str:
+    """Which parameter set the limit that was passed, and its value."""
+    if policy.max_failed is not None:
+        return f"more than max_failed={policy.max_failed} allows"
+    if policy.min_success_ratio is not None:
+        return (
+            f"more than min_success_ratio={policy.min_success_ratio:g} allows "
+            f"(at most {policy.allowed_failures(total)} of {total})"
+        )
+    return "and with neither max_failed nor min_success_ratio set, one failed call fails the task"
+
+
+def _what_would_allow(policy: OutcomePolicy, state: Tally) -> str:
+    """The parameter values that would have let this wait succeed (or go on waiting)."""
+    failed, total = len(state.failures), len(state.outcomes)
+    if policy.min_success_ratio is not None:
+        # The largest ratio (two decimals, rounded down) that tolerates these failures.
+        ratio = math.floor((total - failed) / total * 100) / 100
+        threshold = f"min_success_ratio={ratio:g}"
+    else:
+        threshold = f"max_failed={failed}"
+    statuses = ", ".join(sorted({o.status or "" for o in state.failures}))
+    return f"To accept this, set {threshold}, or count {statuses} as success with success_statuses"
 
 
 def _unread(result: Mapping[str, Any]) -> str:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from airflow_provider_kaleyra.exceptions import error_after_tries
+from airflow_provider_kaleyra.exceptions import error_after_tries, transport_failure
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.wire import Reply
 
 
-class Attempt(str, Enum):
+class TryOutcome(str, Enum):
     """How one try at sending ended, whatever the HTTP library."""
 
     #: The connection could not be opened (refused, DNS, connect timeout): nothing was sent.
@@ -46,14 +46,14 @@ class RetryPolicy:
         return float(min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
 
     def next_delay(
-        self, attempt: int, outcome: Attempt, reply: Reply | None = None, *, idempotent: bool
+        self, attempt: int, outcome: TryOutcome, reply: Reply | None = None, *, idempotent: bool
     ) -> float | None:
         """Seconds to wait before sending again, or ``None`` to stop here."""
         if attempt >= self.max_attempts:
             return None
-        if outcome is Attempt.NOT_SENT:
+        if outcome is TryOutcome.NOT_SENT:
             return self.backoff(attempt)
-        if outcome is Attempt.MAYBE_SENT:
+        if outcome is TryOutcome.MAYBE_SENT:
             return self.backoff(attempt) if idempotent else None
         assert reply is not None
         if reply.http_status == 429:
@@ -82,13 +82,19 @@ class Exchange:
     sent: str | None = None
     attempt: int = 0
 
-    def failed(self, outcome: Attempt, reply: Reply | None = None, error: Exception | None = None) -> float:
-        """Seconds to wait before the next try; raises when there is none."""
+    def delay_or_raise(
+        self, outcome: TryOutcome, reply: Reply | None = None, error: Exception | None = None
+    ) -> float:
+        """After a failed try: seconds to wait before the next one, or raise the final error.
+
+        The final error says what the transport reported in a few words, so it is not
+        chained to the HTTP library's exceptions (their tracebacks add only noise).
+        """
         self.attempt += 1
         delay = self.policy.next_delay(self.attempt, outcome, reply, idempotent=self.idempotent)
         if delay is None:
             raise error_after_tries(
-                outcome is Attempt.NOT_SENT,
+                outcome is TryOutcome.NOT_SENT,
                 reply,
                 error,
                 action=self.action,
@@ -96,9 +102,9 @@ class Exchange:
                 base_url=self.base_url,
                 tries=self.attempt,
                 sent=self.sent,
-            ) from error
+            ) from None
         return delay
 
     def describe(self, reply: Reply | None, error: Exception | None) -> str:
-        what = reply.explain() if reply is not None else f"failed ({type(error).__name__}: {error})"
+        what = reply.explain() if reply is not None else f"failed ({transport_failure(error)})"
         return f"Kaleyra {self.action}: try {self.attempt} of {self.policy.max_attempts} {what}"

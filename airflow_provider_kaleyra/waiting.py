@@ -188,8 +188,6 @@ def complete(
         failure = outcomes.failure_for(result, policy, timed_out=status == TIMEOUT)
         if failure is not None:
             raise failure
-        if status == TIMEOUT:  # pragma: no cover - a timeout always leaves numbers pending
-            raise outcomes.KaleyraCallsTimeoutError("Timed out waiting for the calls' final status")
         return result
     if status == ERROR:
         text = (

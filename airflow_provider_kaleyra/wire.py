@@ -307,12 +307,14 @@ class Reply:
             return (
                 f"HTTP {self.http_status} with a body that is not Kaleyra JSON: {self.body_excerpt!r}"
             )
+        # Kaleyra tends to say one thing three times (message, error, and the meaning
+        # this provider knows for the code): each is shown only when it adds something.
+        said = (self.message or "").casefold()
+        meaning = describe_code(self.code)
+        text = f"{self.code or 'no code'} {self.message!r} (HTTP {self.http_status}"
+        text += f"; {meaning})" if meaning.casefold() != said else ")"
         detail = error_detail(self.error)
-        text = (
-            f"{self.code or 'no code'} {self.message!r} "
-            f"(HTTP {self.http_status}; {describe_code(self.code)})"
-        )
-        return f"{text}: {detail}" if detail and detail != self.message else text
+        return f"{text}: {detail}" if detail and detail.casefold() != said else text
 
 
 BODY_EXCERPT_CHARS = 200
@@ -368,7 +370,8 @@ def error_detail(error: Any) -> str:
     if not error:
         return ""
     if isinstance(error, Mapping):
-        return "; ".join(f"{k}: {v}" for k, v in error.items())
+        # ``{"scalar": "IVR not found"}`` is how Kaleyra wraps a plain string: the key says nothing.
+        return "; ".join(str(v) if k == "scalar" else f"{k}: {v}" for k, v in error.items())
     if isinstance(error, list):
         return "; ".join(error_detail(e) if isinstance(e, (dict, list)) else str(e) for e in error)
     return str(error)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
+from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_kaleyra import __version__, call_logs, validation, wire
 from airflow_provider_kaleyra.connection import (
@@ -17,7 +18,8 @@ from airflow_provider_kaleyra.connection import (
     KaleyraSettings,
     settings_from_connection,
 )
-from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, Exchange, RetryPolicy
+from airflow_provider_kaleyra.exceptions import cause_chain
+from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Exchange, RetryPolicy, TryOutcome
 
 if TYPE_CHECKING:
     import logging
@@ -58,20 +60,7 @@ def _nothing_was_sent(error: requests.RequestException) -> bool:
     """
     if isinstance(error, requests.ConnectTimeout):
         return True
-    from urllib3.exceptions import NewConnectionError
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError):
-            return True
-        reason = getattr(current, "reason", None)
-        nested = reason if isinstance(reason, BaseException) else None
-        current = nested or current.__cause__ or current.__context__ or (
-            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
-        )
-    return False
+    return any(isinstance(link, NewConnectionError) for link in cause_chain(error))
 
 
 class KaleyraHook(BaseHook):
@@ -202,14 +191,14 @@ class KaleyraHook(BaseHook):
                 response = self.session.send(request, timeout=timeout, **options)
             except requests.RequestException as failure:
                 error = failure
-                delay = exchange.failed(
-                    Attempt.NOT_SENT if _nothing_was_sent(error) else Attempt.MAYBE_SENT, error=error
+                delay = exchange.delay_or_raise(
+                    TryOutcome.NOT_SENT if _nothing_was_sent(error) else TryOutcome.MAYBE_SENT, error=error
                 )
             else:
                 reply = wire.parse_reply(response.status_code, response.content, response.headers)
                 if is_success(reply):
                     return reply
-                delay = exchange.failed(Attempt.ANSWERED, reply)
+                delay = exchange.delay_or_raise(TryOutcome.ANSWERED, reply)
             self.log.warning("%s; trying again in %.1fs", exchange.describe(reply, error), delay)
             self._sleep(delay)
 

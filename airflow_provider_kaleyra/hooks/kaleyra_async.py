@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_kaleyra import call_logs, wire
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID, KaleyraSettings, settings_from_connection
 from airflow_provider_kaleyra.hooks.kaleyra import USER_AGENT, note_listing
-from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Attempt, Exchange, RetryPolicy
+from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Exchange, RetryPolicy, TryOutcome
 
 if TYPE_CHECKING:
     import ssl
@@ -126,13 +126,13 @@ class KaleyraAsyncHook(BaseHook):
                 response = await client.send(request)
             except httpx.HTTPError as failure:
                 error = failure
-                outcome = Attempt.NOT_SENT if isinstance(error, _NOT_SENT) else Attempt.MAYBE_SENT
-                delay = exchange.failed(outcome, error=error)
+                outcome = TryOutcome.NOT_SENT if isinstance(error, _NOT_SENT) else TryOutcome.MAYBE_SENT
+                delay = exchange.delay_or_raise(outcome, error=error)
             else:
                 reply = wire.parse_reply(response.status_code, response.content, response.headers)
                 if is_success(reply):
                     return reply
-                delay = exchange.failed(Attempt.ANSWERED, reply)
+                delay = exchange.delay_or_raise(TryOutcome.ANSWERED, reply)
             self.log.warning("%s; trying again in %.1fs", exchange.describe(reply, error), delay)
             await self._sleep(delay)
 
@@ -147,7 +147,7 @@ class KaleyraAsyncHook(BaseHook):
             data=form,
             headers={"Content-Type": wire.FORM_CONTENT_TYPE},
         )
-        self.log.info("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
+        self.log.debug("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
         reply = await self._exchange(request, action=f"trigger flow {call.flow_id}", idempotent=False, sent=sent)
         return wire.submission_from(call, reply)
 

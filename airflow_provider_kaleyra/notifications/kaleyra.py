@@ -185,16 +185,9 @@ class KaleyraCallNotifier(BaseNotifier):
                 if isinstance(error, KaleyraOutcomeUnknownError)
                 else "was not placed"
             )
-            # The message names the request (numbers, bridge, flow), never the API key.
-            self.log.error(
-                "Kaleyra call notification to %s %s: code=%s message=%s http_status=%s: %s",
-                self.to,
-                what,
-                error.code,
-                error.kaleyra_message,
-                error.http_status,
-                error,
-            )
+            # The message names the request (numbers, bridge, flow), never the API key, and
+            # Kaleyra's code, message and HTTP status once each (``wire.Reply.explain``).
+            self.log.error("Kaleyra call notification to %s %s: %s", self.to, what, error)
         else:
             self.log.exception("Kaleyra call notification to %s was not placed: %s", self.to, error)
         if self.raise_on_failure:

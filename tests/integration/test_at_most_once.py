@@ -67,7 +67,10 @@ def test_drop_before_kaleyra_acted_then_retry_fails_listing_the_unknown_batch(
     assert [counts[n] for n in to[100:]] == [1] * 150  # batches 2 and 3 went out in the retry
     out = capfd.readouterr().out
     assert f"Outcome unknown for batch 1/3 (100 numbers, {to[0]} to {to[99]})" in out
-    assert "Accepted so far: 2 of 3 batch(es), 150 numbers" in out
+    assert (
+        "Kaleyra accepted 150 number(s) (2 of 3 batches), never sent again by this task instance; "
+        "100 may have been dialled" in out
+    )
 
 
 def test_redial_unknown_sends_the_unknown_batch_again(simulator: KaleyraSimulator) -> None:

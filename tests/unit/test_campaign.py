@@ -301,9 +301,15 @@ def test_the_sending_mark_is_stored_before_the_request_leaves() -> None:
     assert kaleyra.stored_before_sending[0]["numbers"] == ",".join(calls[0].to)
 
 
+ACCEPTED_1_OF_3 = (
+    r"Kaleyra accepted 100 number\(s\) \(1 of 3 batches\), never sent again by this task instance; "
+    "200 were not dialled"
+)
+
+
 def test_a_refusal_that_proves_nothing_was_done_is_resent_by_the_next_try() -> None:
     calls, store = calls_for(300), MemoryStore()
-    with pytest.raises(KaleyraTransientError, match=r"Accepted so far: 1 of 3 batch\(es\), 100 numbers"):
+    with pytest.raises(KaleyraTransientError, match=ACCEPTED_1_OF_3):
         run(Kaleyra(calls, {2: RATE_LIMITED}), calls, store)
     refused = entry(store, 2)
     assert (refused.status, refused.code, refused.http_status) == (BatchStatus.REFUSED, "RBC3429", 429)
@@ -327,7 +333,7 @@ def test_a_connection_that_never_opened_is_not_sent_and_resent_by_the_next_try()
 def test_a_permanent_refusal_stops_the_campaign_without_retry() -> None:
     calls, store = calls_for(300), MemoryStore()
     kaleyra = Kaleyra(calls, {1: IVR_NOT_FOUND})
-    with pytest.raises(KaleyraPermanentError, match=r"IVR not found.*Accepted so far: 0 of 3.*without retry") as caught:
+    with pytest.raises(KaleyraPermanentError, match=r"'IVR not found' \(HTTP 400; [^)]*\)\. ") as caught:
         run(kaleyra, calls, store)
     assert not isinstance(caught.value, KaleyraOutcomeUnknownError)
     assert kaleyra.sent == [1]
@@ -564,3 +570,31 @@ def test_progress_counts_every_state(caplog: pytest.LogCaptureFixture) -> None:
         run(Kaleyra(calls, {2: SERVER_ERROR, 3: RATE_LIMITED}), calls, MemoryStore(), max_active_requests=3)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("batch ")]
     assert lines[-1] == "batch 3/3: numbers accepted 100, refused by Kaleyra 50, not sent 0, outcome unknown 100"
+
+
+# --------------------------------------------------------------------------- what a failure says
+
+
+def test_a_refused_batch_is_said_once_with_kaleyras_answer_kept_and_no_chained_copy() -> None:
+    calls, store = calls_for(300), MemoryStore()
+    with pytest.raises(KaleyraPermanentError) as caught:
+        run(Kaleyra(calls, {2: IVR_NOT_FOUND}), calls, store)
+    error = caught.value
+    # Before: the same long message twice, the second chained to the first.
+    assert str(error).count("IVR not found") == 1
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert (error.code, error.kaleyra_message, error.http_status) == ("RBC3115", "IVR not found", 400)
+    assert str(error).endswith(
+        "Kaleyra accepted 100 number(s) (1 of 3 batches), never sent again by this task instance; "
+        "200 were not dialled; the task fails without retry"
+    )
+
+
+def test_a_refused_single_batch_says_nobody_was_dialled() -> None:
+    calls, store = calls_for(2), MemoryStore()
+    with pytest.raises(KaleyraPermanentError) as caught:
+        run(Kaleyra(calls, {1: IVR_NOT_FOUND}), calls, store)
+    # Before: "Accepted so far: 0 of 1 batch(es), 0 numbers; they are never sent again ..."
+    assert str(caught.value).endswith(". Nobody was dialled; the task fails without retry")
+    assert "0 of 1" not in str(caught.value)

@@ -150,7 +150,12 @@ def test_refusal_is_logged_with_code_and_message_and_not_raised(
     notifier()(failure_context())  # returns: the callback machinery carries on
     assert len(fake.requests) == 1
     logs = all_logs(caplog, capsys)
-    assert "was not placed: code=RBC3115 message=IVR not found http_status=400" in logs
+    line = next(line for line in logs.splitlines() if "was not placed" in line)
+    # Kaleyra's code, message and HTTP status, each said once.
+    assert "was not placed: Kaleyra refused to trigger flow" in line
+    assert "RBC3115 'IVR not found' (HTTP 400; " in line
+    assert line.count("IVR not found") == 1
+    assert "scalar" not in line
     assert SECRET_KEY not in logs
 
 
@@ -216,7 +221,7 @@ def test_an_unknown_outcome_is_not_logged_as_a_call_not_placed(
     notifier()(failure_context())
     logs = all_logs(caplog, capsys)
     assert f"Kaleyra call notification to {ON_CALL} may have been placed" in logs
-    assert "code=RBC3008 message=Queued http_status=200" in logs
+    assert "RBC3008 'Queued' (HTTP 200; " in logs
     assert "was not placed" not in logs
 
 
@@ -318,7 +323,7 @@ def test_async_refusal_logged_not_raised(
     kaleyra_async((400, IVR_NOT_FOUND))
     asyncio.run(awaited(notifier(to=ON_CALL, custom=None, context=deadline_context())))
     logs = all_logs(caplog, capsys)
-    assert "code=RBC3115 message=IVR not found" in logs
+    assert "RBC3115 'IVR not found' (HTTP 400; " in logs
     assert SECRET_KEY not in logs
 
 
@@ -353,3 +358,17 @@ def test_accepted_as_a_deadline_alert_callback_and_serialised() -> None:
     serialised = json.dumps(Serializer.to_dict(dag))
     assert "airflow_provider_kaleyra.notifications.kaleyra.KaleyraCallNotifier" in serialised
     assert "{{ dag_run.dag_id }} is late" in serialised
+
+
+def test_wrong_credentials_are_logged_in_one_line_that_says_kaleyras_words_once(
+    kaleyra: Callable[..., FakeKaleyra], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    words = "Incorrect SID or API Key"
+    kaleyra(answer(401, {"code": "RBC001", "message": words, "data": [], "error": {"scalar": words}}))
+    notifier()(failure_context())
+    [line] = [line for line in all_logs(caplog, capsys).splitlines() if "was not placed" in line]
+    # Before: "code=RBC001 message=Incorrect SID or API Key http_status=401: Kaleyra refused to trigger
+    # flow ...: RBC001 'Incorrect SID or API Key' (HTTP 401; incorrect SID or API key): scalar: Incorrect
+    # SID or API Key"
+    assert f"was not placed: Kaleyra refused to trigger flow {FLOW}: RBC001 '{words}' (HTTP 401) [sent: " in line
+    assert line.casefold().count(words.casefold()) == 1

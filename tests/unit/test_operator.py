@@ -3,10 +3,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import traceback
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.exceptions import (
@@ -198,7 +201,8 @@ def test_a_refusal_after_accepted_batches_retries_only_the_rest(monkeypatch: pyt
     store = FakeTaskStateStore()
     fake = talk_to(monkeypatch, FakeKaleyra(answer(200, ACCEPTED), *[RATE_LIMITED] * 4, answer(200, ACCEPTED)))
     op = KaleyraOutboundCallOperator(task_id="call", to=numbers, bridge=BRIDGE, flow_id=FLOW, max_active_requests=1)
-    with pytest.raises(KaleyraTransientError, match=r"Accepted so far: 1 of 2 batch\(es\), 100 numbers"):
+    accepted = r"Kaleyra accepted 100 number\(s\) \(1 of 2 batches\), never sent again by this task instance; 50 were"
+    with pytest.raises(KaleyraTransientError, match=accepted):
         op.execute(context(store=store))
     record = op.execute(context(store=store))  # what Airflow's retry does, with the same stored state
     sent = [form["to"][0].split(",") for form in fake.forms()]
@@ -321,3 +325,41 @@ def test_a_large_campaign_keeps_its_numbers_out_of_xcom() -> None:
     assert record["numbers"] == record["call_ids"] == []
     assert record["batches"][-1]["last"] == calls[-1].to[-1]
     assert submission_record(result, calls, callees, xcom_numbers_limit=2000)["numbers_in_xcom"] is True
+
+
+def refused_connection() -> requests.ConnectionError:
+    """What requests raises for a refused connection: the OS error wrapped four times."""
+    refused = ConnectionRefusedError(111, "Connection refused")
+    opening = NewConnectionError(None, f"Failed to establish a new connection: {refused}")  # type: ignore[arg-type]
+    opening.__cause__ = refused
+    out_of_retries = MaxRetryError(None, "/v1/HXIN169510844XXX/voice/outbound", reason=opening)  # type: ignore[arg-type]
+    out_of_retries.__cause__ = opening
+    error = requests.ConnectionError(out_of_retries)
+    error.__context__ = out_of_retries
+    return error
+
+
+def test_a_refused_connection_is_one_line_that_says_nobody_was_dialled(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(KaleyraTransientError) as caught:
+        run(monkeypatch, *[refused_connection() for _ in range(4)], to="+918830907001,+918830907002")
+    error = caught.value
+    # Before: "batch 1/1, 0 numbers accepted, 2 rejected", then five chained tracebacks
+    # (ConnectionRefusedError, NewConnectionError, MaxRetryError, ConnectionError, and
+    # the same KaleyraTransientError twice) ending in "Accepted so far: 0 of 1 batch(es), 0 numbers".
+    assert str(error) == (
+        f"Could not reach Kaleyra at https://api.ap.kaleyra.io/ to trigger flow {FLOW} after 4 tries "
+        "(ConnectionRefusedError: [Errno 111] Connection refused); check the connection's region or base_url "
+        "and the network. Nobody was dialled; a retry sends only what Kaleyra did not accept "
+        f"[sent: to=[+918830907001, +918830907002] bridge={BRIDGE} flow={FLOW}]"
+    )
+    printed = "".join(traceback.format_exception(error))
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert "urllib3" not in printed
+    assert "The above exception" not in printed
+    assert "During handling" not in printed
+    logs = capsys.readouterr().out
+    assert "refused by Kaleyra 0, not sent 2" in logs
+    assert "try 1 of 4 failed (ConnectionRefusedError: [Errno 111] Connection refused)" in logs

@@ -175,3 +175,34 @@ def test_numbers_with_status_picks_the_calls_to_redial() -> None:
     assert outcomes.numbers_with_status(r, "NOANSWER", "busy") == [WATCH.numbers[1], WATCH.numbers[3]]
     assert outcomes.numbers_with_status(r, "PENDING") == [WATCH.numbers[2]]
     assert outcomes.numbers_with_status(None, "NOANSWER") == []  # the task never got to a table
+
+
+# Before, all three read "... failed, more than the N the policy allows: ..." and named no parameter.
+@pytest.mark.parametrize(
+    ("policy", "limit", "allow"),
+    [
+        (
+            {},
+            "and with neither max_failed nor min_success_ratio set, one failed call fails the task",
+            "max_failed=2",
+        ),
+        ({"max_failed": 1}, "more than max_failed=1 allows", "max_failed=2"),
+        (
+            {"min_success_ratio": 0.9},
+            "more than min_success_ratio=0.9 allows (at most 0 of 3)",
+            "min_success_ratio=0.33",
+        ),
+    ],
+)
+def test_a_policy_failure_names_the_parameter_that_would_have_allowed_it(policy: dict, limit: str, allow: str) -> None:
+    failure = outcomes.failure_for(result("ANSWER", "NOANSWER", "BUSY"), OutcomePolicy.build(**policy))
+    assert str(failure) == (
+        f"2 of 3 calls of flow SG_flow-42 from bridge +6531651234 failed, {limit}: "
+        f"{WATCH.numbers[1]} NOANSWER, {WATCH.numbers[2]} BUSY. "
+        f"To accept this, set {allow}, or count BUSY, NOANSWER as success with success_statuses"
+    )
+    # What the message proposes does allow it.
+    suggested = {allow.split("=")[0]: float(allow.split("=")[1])}
+    assert outcomes.failure_for(result("ANSWER", "NOANSWER", "BUSY"), OutcomePolicy.build(**suggested)) is None
+    as_success = OutcomePolicy.build(**policy, success_statuses=["ANSWER", "NOANSWER", "BUSY"])
+    assert outcomes.failure_for(result("ANSWER", "NOANSWER", "BUSY"), as_success) is None

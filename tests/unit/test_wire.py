@@ -325,3 +325,16 @@ def test_form_encoding_appends_the_token_to_dlrurl_and_every_callback_url() -> N
 
 def test_without_a_token_urls_are_sent_unchanged() -> None:
     assert wire.encode_outbound_form(call(dlrurl="https://h/dlr"))["dlrurl"] == "https://h/dlr"
+
+
+def test_an_explained_answer_says_kaleyras_words_once_without_the_scalar_key() -> None:
+    words = "Incorrect SID or API Key"
+    body = {"code": "RBC001", "message": words, "data": [], "error": {"scalar": words}}
+    # Before: "RBC001 'Incorrect SID or API Key' (HTTP 401; incorrect SID or API key): scalar: Incorrect SID or API Key"
+    assert wire.parse_reply(401, json.dumps(body)).explain() == "RBC001 'Incorrect SID or API Key' (HTTP 401)"
+    other = {**body, "message": "Unauthorized", "error": {"scalar": "key revoked"}}
+    assert wire.parse_reply(401, json.dumps(other)).explain() == (
+        "RBC001 'Unauthorized' (HTTP 401; incorrect SID or API key): key revoked"
+    )
+    fields = {**body, "message": "Invalid", "error": {"to": "not a number"}}
+    assert wire.parse_reply(400, json.dumps(fields)).explain().endswith(": to: not a number")
