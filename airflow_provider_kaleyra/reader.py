@@ -38,6 +38,7 @@ from airflow_provider_kaleyra.exceptions import KaleyraTransientError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
+    from types import TracebackType
 
     from airflow_provider_kaleyra.correlation import CallWatch
 
@@ -55,7 +56,9 @@ class ListingSource(Protocol):
 
     async def __aenter__(self) -> Any: ...
 
-    async def __aexit__(self, *exc: object) -> Any: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any: ...
 
     async def call_logs(self, query: CallLogQuery, *, max_pages: int) -> CallLogListing: ...
 

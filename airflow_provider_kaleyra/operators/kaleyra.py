@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra import batch_state, correlation, outcomes, validation, waiting, wire
 from airflow_provider_kaleyra._compat import default_deferrable
+from airflow_provider_kaleyra.campaign import Campaign, CampaignResult
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_kaleyra import outcomes, validation
-    from airflow_provider_kaleyra.campaign import CampaignResult
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 
@@ -203,8 +202,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.min_success_ratio = min_success_ratio
         self.max_failed = max_failed
         if wait_for_completion:
-            from airflow_provider_kaleyra import validation
-
             # Not templated: a bad value fails here, long before anyone is dialled.
             self._policy()
             validation.check_seconds("poll_interval", poll_interval)
@@ -212,6 +209,8 @@ class KaleyraOutboundCallOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> KaleyraHook:
+        # Deferred: the hook brings requests and the connection machinery, which a DAG
+        # file parse (it imports this module every time) never needs.
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
         return KaleyraHook(self.kaleyra_conn_id)
@@ -220,9 +219,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self, context: Context, calls: list[wire.OutboundCall], callees: validation.Numbers, max_active: int
     ) -> dict[str, Any]:
         """Send every batch at most once across tries; the XCom record of all of them."""
-        from airflow_provider_kaleyra import batch_state
-        from airflow_provider_kaleyra.campaign import Campaign
-
         hook = self.hook
         _ = hook.settings  # a broken connection fails here, before anything is sent
         _ = hook.session  # created once here, then shared by the worker threads
@@ -245,9 +241,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
         return submission_record(result, calls, callees)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        # Imported here: DAG files import this module on every parse.
-        from airflow_provider_kaleyra import validation
-
         calls, callees = validation.outbound_calls(
             to=self.to,
             bridge=self.bridge,
@@ -289,8 +282,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
     # ------------------------------------------------------------------ waiting for outcomes
 
     def _policy(self) -> outcomes.OutcomePolicy:
-        from airflow_provider_kaleyra import outcomes
-
         return outcomes.OutcomePolicy.build(
             success_statuses=self.success_statuses,
             failure_statuses=self.failure_statuses,
@@ -308,8 +299,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
         context["ti"].xcom_push(key=SUBMISSION_XCOM_KEY, value=record)
         if not self.wait_for_completion:
             return {**record, OUTCOMES_XCOM_KEY: None}
-        from airflow_provider_kaleyra import correlation, validation, waiting
-
         watch = correlation.watch_from_record({**record, "numbers": numbers})
         timeout = validation.check_seconds("wait_timeout", self.wait_timeout)
         wait = waiting.Wait(
@@ -319,6 +308,7 @@ class KaleyraOutboundCallOperator(BaseOperator):
             poll_interval=validation.check_seconds("poll_interval", self.poll_interval),
         )
         if self.deferrable:
+            # Deferred: the trigger brings Airflow's triggerer classes, needed only to defer.
             from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
 
             self.log.info("Deferring until the %d call(s) end (at most until %s)", len(watch.numbers), wait.deadline)
@@ -343,8 +333,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
         a downstream task (``trigger_rule="all_done"``) can redial the unanswered numbers
         of a failed wait.
         """
-        from airflow_provider_kaleyra import waiting
-
         ti = context["ti"]
         if record is None:
             # Deferred by a provider version that did not hand the record over: read it back.

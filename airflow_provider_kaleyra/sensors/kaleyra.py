@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_kaleyra import validation, waiting
 from airflow_provider_kaleyra._compat import default_deferrable
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
+from airflow_provider_kaleyra.operators.kaleyra import OUTCOMES_XCOM_KEY
+from airflow_provider_kaleyra.outcomes import OutcomePolicy
+from airflow_provider_kaleyra.progress import progress_line
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -15,8 +20,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_kaleyra.outcomes import OutcomePolicy
-    from airflow_provider_kaleyra.waiting import Wait
+    from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
 
 class KaleyraCallStatusSensor(BaseSensorOperator):
@@ -48,7 +52,8 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
     :param max_failed: the most numbers that may fail; with neither threshold, none may.
     :param deferrable: wait in the triggerer instead of a worker slot;
         ``[operators] default_deferrable`` by default.
-    :param max_poll_failures: consecutive failed polls before a deferred wait gives up.
+    :param max_poll_failures: consecutive failed polls (each already retried by the hook)
+        before a deferred wait gives up.
     """
 
     template_fields: Sequence[str] = ("record", "numbers", "prefix", "bridge", "start_time", "end_time", "flow_id")
@@ -71,7 +76,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         min_success_ratio: float | None = None,
         max_failed: int | None = None,
         deferrable: bool | None = None,
-        max_poll_failures: int = 5,
+        max_poll_failures: int = waiting.DEFAULT_MAX_POLL_FAILURES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,19 +94,26 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         self.max_failed = max_failed
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_failures = max_poll_failures
-        from airflow_provider_kaleyra.outcomes import OutcomePolicy
-
         # Not templated: a bad policy fails when the DAG is parsed.
-        OutcomePolicy.build(
-            success_statuses=success_statuses,
-            failure_statuses=failure_statuses,
-            min_success_ratio=min_success_ratio,
-            max_failed=max_failed,
+        self._policy()
+
+    @cached_property
+    def hook(self) -> KaleyraHook:
+        # Deferred: the hook brings requests and the connection machinery, which a DAG
+        # file parse (it imports this module every time) never needs.
+        from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
+
+        return KaleyraHook(self.kaleyra_conn_id)
+
+    def _policy(self) -> OutcomePolicy:
+        return OutcomePolicy.build(
+            success_statuses=self.success_statuses,
+            failure_statuses=self.failure_statuses,
+            min_success_ratio=self.min_success_ratio,
+            max_failed=self.max_failed,
         )
 
-    def _wait(self) -> Wait:
-        from airflow_provider_kaleyra import outcomes, validation, waiting
-
+    def _wait(self) -> waiting.Wait:
         watch = validation.call_watch(
             record=self.record,
             numbers=self.numbers,
@@ -111,15 +123,9 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
             end_time=self.end_time,
             flow_id=self.flow_id,
         )
-        policy = outcomes.OutcomePolicy.build(
-            success_statuses=self.success_statuses,
-            failure_statuses=self.failure_statuses,
-            min_success_ratio=self.min_success_ratio,
-            max_failed=self.max_failed,
-        )
         return waiting.Wait(
             watch=watch,
-            policy=policy,
+            policy=self._policy(),
             deadline=waiting.deadline_after(watch.start_time, float(self.timeout)),
             poll_interval=float(self.poke_interval),
             max_poll_failures=self.max_poll_failures,
@@ -128,6 +134,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        # Deferred: the trigger brings Airflow's triggerer classes, needed only to defer.
         from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
 
         wait = self._wait()
@@ -143,15 +150,11 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
-        from airflow_provider_kaleyra.progress import progress_line
-
         wait = self._wait()
-        hook = KaleyraHook(self.kaleyra_conn_id)
         try:
-            listing = hook.call_logs(wait.watch.query(), max_pages=wait.watch.page_budget())
+            listing = self.hook.call_logs(wait.watch.query(), max_pages=wait.watch.page_budget())
         finally:
-            hook.close()
+            self.hook.close()
         poll = wait.poll(listing)
         if poll.event is None:
             # Each poke may run in a new process (reschedule): every one says where things stand.
@@ -164,8 +167,7 @@ class KaleyraCallStatusSensor(BaseSensorOperator):
         return self._complete(context, event, self._wait().policy)
 
     def _complete(self, context: Context, event: dict[str, Any] | None, policy: OutcomePolicy) -> dict[str, Any]:
-        from airflow_provider_kaleyra.operators.kaleyra import OUTCOMES_XCOM_KEY
-        from airflow_provider_kaleyra.waiting import complete
-
         ti = context["ti"]
-        return complete(event, policy, self.log, keep=lambda table: ti.xcom_push(key=OUTCOMES_XCOM_KEY, value=table))
+        return waiting.complete(
+            event, policy, self.log, keep=lambda table: ti.xcom_push(key=OUTCOMES_XCOM_KEY, value=table)
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -15,6 +16,8 @@ from airflow_provider_kaleyra.waiting import DEFAULT_MAX_POLL_FAILURES, Wait
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
 
 
 class KaleyraCallStatusTrigger(BaseTrigger):
@@ -55,38 +58,30 @@ class KaleyraCallStatusTrigger(BaseTrigger):
         max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
     ) -> None:
         super().__init__()
-        self.watch = watch
-        self.policy = policy
-        self.deadline = deadline
-        self.poll_interval = poll_interval
         self.kaleyra_conn_id = kaleyra_conn_id
-        self.max_poll_failures = max_poll_failures
+        #: The JSON form of one ``waiting.Wait`` (``Wait.as_kwargs``), kept as given.
+        self.wait_kwargs: dict[str, Any] = {
+            "watch": watch,
+            "policy": policy,
+            "deadline": deadline,
+            "poll_interval": poll_interval,
+            "max_poll_failures": max_poll_failures,
+        }
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "watch": self.watch,
-                "policy": self.policy,
-                "deadline": self.deadline,
-                "poll_interval": self.poll_interval,
-                "kaleyra_conn_id": self.kaleyra_conn_id,
-                "max_poll_failures": self.max_poll_failures,
-            },
+            {**self.wait_kwargs, "kaleyra_conn_id": self.kaleyra_conn_id},
         )
 
-    def _wait(self) -> Wait:
-        return Wait.from_kwargs(
-            {
-                "watch": self.watch,
-                "policy": self.policy,
-                "deadline": self.deadline,
-                "poll_interval": self.poll_interval,
-                "max_poll_failures": self.max_poll_failures,
-            }
-        )
+    @cached_property
+    def wait(self) -> Wait:
+        return Wait.from_kwargs(self.wait_kwargs)
 
-    def hook(self) -> Any:
+    @cached_property
+    def hook(self) -> KaleyraAsyncHook:
+        """This trigger's hook; built only if it is the first to join its reader (see ``reader``)."""
+        # Deferred: httpx and the async hook are needed only in the triggerer.
         from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
 
         return KaleyraAsyncHook(self.kaleyra_conn_id)
@@ -97,11 +92,11 @@ class KaleyraCallStatusTrigger(BaseTrigger):
         yield TriggerEvent(await self._wait_for_event())
 
     async def _wait_for_event(self) -> dict[str, Any]:
-        wait = self._wait()
+        wait = self.wait
         failed_polls = 0
         progress = ProgressLog(self.log)
         async with membership(
-            self.kaleyra_conn_id, wait.watch, wait.poll_interval, self.hook, shared=self.shared_reads
+            self.kaleyra_conn_id, wait.watch, wait.poll_interval, lambda: self.hook, shared=self.shared_reads
         ) as listings:
             while True:
                 try:

@@ -51,7 +51,7 @@ def trigger_for(submission: wire.Submission, seconds: float = 30, **options: Any
         poll_interval=options.pop("poll_interval", 0.2),
         **options,
     )
-    trigger.hook = lambda: KaleyraAsyncHook(retry_policy=FAST_RETRY)  # type: ignore[method-assign]
+    trigger.hook = KaleyraAsyncHook(retry_policy=FAST_RETRY)
     return trigger
 
 

@@ -57,18 +57,18 @@ def page(*statuses: str | None, **listing: Any) -> call_logs.CallLogListing:
     return call_logs.CallLogListing(records, **listing)
 
 
-def trigger(deadline_seconds: float = 60, **kwargs: Any) -> KaleyraCallStatusTrigger:
+def trigger(deadline_seconds: float = 60, poll_interval: float = 0.01, **kwargs: Any) -> KaleyraCallStatusTrigger:
     return KaleyraCallStatusTrigger(
         watch=WATCH.as_dict(),
         policy=OutcomePolicy.build(**kwargs).as_dict(),
         deadline=(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=deadline_seconds)).isoformat(),
-        poll_interval=0.01,
+        poll_interval=poll_interval,
         max_poll_failures=3,
     )
 
 
 def events(t: KaleyraCallStatusTrigger, hook: ScriptedHook, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    monkeypatch.setattr(t, "hook", lambda: hook)
+    monkeypatch.setattr(t, "hook", hook)
 
     async def collect() -> list[dict]:
         return [event.payload async for event in t.run()]
@@ -169,16 +169,10 @@ def test_a_cut_off_listing_is_said_in_the_triggers_own_log(
 
 def test_triggers_on_one_loop_share_one_hook_and_one_listing_per_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every trigger watches the same two numbers here; what matters is who reads.
-    hooks: list[ScriptedHook] = []
-
-    def make() -> ScriptedHook:
-        hooks.append(ScriptedHook(page("ANSWER", "RINGING"), page("ANSWER", "ANSWER")))
-        return hooks[-1]
-
-    triggers = [trigger() for _ in range(20)]
-    for t in triggers:
-        t.poll_interval = 0.2
-        monkeypatch.setattr(t, "hook", make)
+    triggers = [trigger(poll_interval=0.2) for _ in range(20)]
+    hooks = [ScriptedHook(page("ANSWER", "RINGING"), page("ANSWER", "ANSWER")) for _ in triggers]
+    for t, own in zip(triggers, hooks, strict=True):
+        monkeypatch.setattr(t, "hook", own)
 
     async def collect() -> list[dict]:
         async def first(t: KaleyraCallStatusTrigger) -> dict:
@@ -190,7 +184,9 @@ def test_triggers_on_one_loop_share_one_hook_and_one_listing_per_poll(monkeypatc
 
     found = asyncio.run(collect())
     assert [e["status"] for e in found] == ["done"] * 20
-    [hook] = hooks
+    # Only the first trigger's hook reads; the others are never opened.
+    [hook] = [h for h in hooks if h.queries]
+    assert hook is hooks[0]
     # Two polls each: the reads do not grow with the triggers (two, or three when the
     # loop woke a late trigger after the second read had already ended).
     assert 2 <= len(hook.queries) <= 3
@@ -198,16 +194,11 @@ def test_triggers_on_one_loop_share_one_hook_and_one_listing_per_poll(monkeypatc
 
 
 def test_unshared_triggers_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    hooks: list[ScriptedHook] = []
-
-    def make() -> ScriptedHook:
-        hooks.append(ScriptedHook(page("ANSWER", "ANSWER")))
-        return hooks[-1]
-
     monkeypatch.setattr(KaleyraCallStatusTrigger, "shared_reads", False)
     triggers = [trigger() for _ in range(3)]
-    for t in triggers:
-        monkeypatch.setattr(t, "hook", make)
+    hooks = [ScriptedHook(page("ANSWER", "ANSWER")) for _ in triggers]
+    for t, own in zip(triggers, hooks, strict=True):
+        monkeypatch.setattr(t, "hook", own)
 
     async def collect() -> None:
         await asyncio.gather(*(anext(t.run()) for t in triggers))
