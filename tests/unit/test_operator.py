@@ -12,6 +12,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra._compat import AirflowFailException
 from airflow_provider_kaleyra.exceptions import (
     KaleyraConnectionConfigError,
     KaleyraInputError,
@@ -21,8 +22,23 @@ from airflow_provider_kaleyra.exceptions import (
 )
 from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
+from airflow_provider_kaleyra.triggers.kaleyra import KaleyraCallStatusTrigger
 
 from .fakes import ACCEPTED, IVR_NOT_FOUND, SECRET_KEY, FakeKaleyra, FakeTaskStateStore, answer, install
+from .waits import (
+    RECORD,
+    XComTI,
+    ctx,
+    hook_talking_to,
+    listed,
+    operator,
+    result,
+)
+
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 pytestmark = pytest.mark.usefixtures("kaleyra_conn")
 FLOW = "SG_flow-1"
@@ -182,14 +198,12 @@ def test_broken_connection_fails_before_any_request(
 
 
 def test_refused_flow_fails_without_retry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_kaleyra._compat import AirflowFailException
 
     with pytest.raises(AirflowFailException, match="RBC3115 'IVR not found'"):
         run(monkeypatch, answer(400, IVR_NOT_FOUND))
 
 
 def test_a_rate_limited_request_stays_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_kaleyra._compat import AirflowFailException
 
     with pytest.raises(KaleyraTransientError, match="RBC3429") as info:
         run(monkeypatch, *[RATE_LIMITED] * 4)
@@ -222,7 +236,6 @@ def listing_of(numbers: list[str]) -> tuple[int, bytes, dict]:
 
 
 def test_a_5xx_leaves_the_batch_unknown_and_the_retry_never_resends_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_kaleyra._compat import AirflowFailException
 
     numbers = [f"+9188309{i:05d}" for i in range(150)]
     store = FakeTaskStateStore()
@@ -363,3 +376,64 @@ def test_a_refused_connection_is_one_line_that_says_nobody_was_dialled(
     logs = capsys.readouterr().out
     assert "refused by Kaleyra 0, not sent 2" in logs
     assert "try 1 of 4 failed (ConnectionRefusedError: [Errno 111] Connection refused)" in logs
+
+
+# ---------------------------------------- waiting for how the calls ended
+
+
+def test_operator_submits_pushes_the_record_then_defers(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(answer(200, ACCEPTED))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: hook_talking_to(fake)))
+    ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
+    with pytest.raises(TaskDeferred) as caught:
+        operator(deferrable=True, poll_interval=5, wait_timeout=600, min_success_ratio=0.5).execute(
+            {"ti": ti, "task_state_store": FakeTaskStateStore()}
+        )
+    assert len(fake.requests) == 1  # submitted once, before waiting
+    record = ti.pushed["submission"]
+    assert record["numbers"] == RECORD["numbers"]
+    deferred = caught.value
+    assert deferred.method_name == "execute_complete"
+    assert deferred.kwargs == {"record": record}  # handed back on resume, outside the trigger's kwargs
+    trigger = deferred.trigger
+    assert isinstance(trigger, KaleyraCallStatusTrigger)
+    _, kwargs = trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["watch"]["correlation_token"] == record["correlation_token"]
+    assert kwargs["poll_interval"] == 5
+    assert kwargs["policy"]["min_success_ratio"] == 0.5
+    deadline = dt.datetime.fromisoformat(kwargs["deadline"]) - dt.datetime.fromisoformat(record["submitted_at"])
+    assert deadline == dt.timedelta(seconds=600)
+
+
+def test_operator_without_wait_returns_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(answer(200, ACCEPTED))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: hook_talking_to(fake)))
+    ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
+    op = KaleyraOutboundCallOperator(task_id="call", to="+918830907001", bridge="+13236789001", flow_id="SG_flow")
+    value = op.execute({"ti": ti, "task_state_store": FakeTaskStateStore()})
+    assert (value["code"], value["outcomes"]) == ("RBC3007", None)  # the same shape as after a wait
+    assert ti.pushed == {"submission": {k: v for k, v in value.items() if k != "outcomes"}}
+
+
+@pytest.mark.parametrize("parameter", ["poll_interval", "wait_timeout"])
+def test_bad_wait_times_fail_when_the_operator_is_built(parameter: str) -> None:
+    with pytest.raises(KaleyraInputError, match=parameter):
+        operator(**{parameter: 0})
+
+
+def test_operator_waits_on_the_worker_without_deferring(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKaleyra(answer(200, ACCEPTED), listed("ANSWER", "FLOW_ANSWER", token=""))
+    monkeypatch.setattr(KaleyraOutboundCallOperator, "hook", property(lambda self: hook_talking_to(fake)))
+    ti = XComTI(dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed={})
+    result = operator(deferrable=False).execute({"ti": ti, "task_state_store": FakeTaskStateStore()})
+    assert result["outcomes"]["counts"] == {"success": 2}
+    assert ti.pushed["submission"]["numbers"] == result["numbers"] == RECORD["numbers"]
+    assert ti.pushed["outcomes"] == result["outcomes"]
+    assert [r.method for r in fake.requests] == ["POST", "GET"]
+
+
+def test_a_task_deferred_before_the_record_was_handed_over_reads_it_from_xcom() -> None:
+    r = result("ANSWER", "ANSWER")
+    value = operator().execute_complete(ctx(submission=RECORD), {"status": "done", "result": r})
+    assert value == {**RECORD, "outcomes": r}

@@ -33,7 +33,7 @@ from airflow_provider_kaleyra.simulator.call_log_style import LISTED
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 10
 HEADERS = {"api-key": DEFAULT_API_KEY}
 OTHER_BRIDGE = "+13236789XXX"

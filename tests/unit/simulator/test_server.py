@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["airflow_provider_kaleyra.simulator.pytest_plugin"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 10
 
 # ---------------------------------------------------------------- the seed, verbatim
