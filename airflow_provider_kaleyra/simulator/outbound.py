@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class OutboundCall:
+class ValidRequest:
+    """A request that passed every check: the calls the simulator places."""
+
     #: ``to`` exactly as sent, for the echo in the response.
     to: str
     #: The numbers to dial, in full international form.
@@ -102,7 +104,7 @@ def _check_callback(callback: str) -> str | None:
     return None
 
 
-def validate(fields: Mapping[str, str], can_bridge: Callable[[str], bool]) -> OutboundCall | Invalid:
+def validate(fields: Mapping[str, str], can_bridge: Callable[[str], bool]) -> ValidRequest | Invalid:
     errors: dict[str, str] = {}
     prefix = fields.get("prefix") or None
     if prefix is not None and not phone.is_prefix(prefix):
@@ -124,4 +126,4 @@ def validate(fields: Mapping[str, str], can_bridge: Callable[[str], bool]) -> Ou
             errors["callback"] = problem
     if errors or flow_id is None:
         return Invalid(errors)
-    return OutboundCall(fields["to"], numbers, fields["bridge"], flow_id)
+    return ValidRequest(fields["to"], numbers, fields["bridge"], flow_id)

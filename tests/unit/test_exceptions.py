@@ -15,8 +15,10 @@ from airflow_provider_kaleyra.exceptions import (
     KaleyraOutcomeUnknownError,
     KaleyraPermanentError,
     KaleyraTransientError,
+    cause_chain,
     error_after_tries,
     error_for_reply,
+    transport_failure,
 )
 
 BASE = "https://api.ap.kaleyra.io/"
@@ -124,6 +126,31 @@ def test_no_answer_to_a_post_that_may_have_left_is_an_unknown_outcome() -> None:
     assert "may have been accepted" in str(error)
     assert "read timed out" in str(error)
     assert (error.code, error.http_status) == (None, None)
+
+
+def test_no_answer_names_only_what_the_network_said() -> None:
+    timed_out = TimeoutError("timed out")
+    wrapper = OSError("HTTPConnectionPool(host='h', port=443): Read timed out. (read timeout=30)")
+    wrapper.__cause__ = timed_out
+    error = after(None, error=wrapper)
+    assert str(error).startswith(
+        "No answer from Kaleyra to the request to trigger flow SG_f (TimeoutError: timed out); it may have been "
+        "accepted, so it is not sent again automatically (that could dial the same people twice)"
+    )
+
+
+def test_the_cause_chain_follows_causes_reasons_and_arguments_once_each() -> None:
+    root = ConnectionRefusedError(111, "Connection refused")
+    by_reason = RuntimeError("pool")
+    by_reason.reason = root  # type: ignore[attr-defined]
+    by_argument = ValueError(by_reason)
+    top = LookupError("top")
+    top.__context__ = by_argument
+    root.__context__ = top  # a loop: each link is still visited once
+    assert list(cause_chain(top)) == [top, by_argument, by_reason, root]
+    assert transport_failure(top) == "ConnectionRefusedError: [Errno 111] Connection refused"
+    assert transport_failure(None) == "no answer"
+    assert transport_failure(TimeoutError()) == "TimeoutError"
 
 
 def test_no_answer_to_a_read_only_request_is_transient() -> None:
