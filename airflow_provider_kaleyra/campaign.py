@@ -36,6 +36,7 @@ from airflow_provider_kaleyra.exceptions import (
     KaleyraOutcomeUnknownError,
     KaleyraPermanentError,
     KaleyraTransientError,
+    transport_failure,
 )
 
 if TYPE_CHECKING:
@@ -512,6 +513,7 @@ def _answer_fields(error: BaseException | None) -> dict[str, Any]:
             "http_status": error.http_status,
             "error": str(error),
         }
-    # No answer at all: what the transport said is the whole story, said briefly.
-    cause = error.__cause__ if isinstance(error, KaleyraError) else error
-    return {"error": f"no answer came back ({type(cause).__name__}: {cause})" if cause else "no answer came back"}
+    # No answer at all: what the transport said is the whole story, said briefly. The
+    # hook's error keeps the transport's exception as its context (hidden from tracebacks).
+    cause = (error.__cause__ or error.__context__) if isinstance(error, KaleyraError) else error
+    return {"error": f"no answer came back ({transport_failure(cause)})" if cause else "no answer came back"}

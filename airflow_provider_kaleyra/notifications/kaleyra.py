@@ -161,6 +161,8 @@ class KaleyraCallNotifier(BaseNotifier):
 
     async def async_notify(self, context: Context) -> None:
         """Place the call (async): Deadline Alerts in the triggerer."""
+        # Deferred: httpx and the async hook are needed only here. Not cached like
+        # ``hook``: its client belongs to this call's event loop and is closed with it.
         from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
 
         try:

@@ -598,3 +598,26 @@ def test_a_refused_single_batch_says_nobody_was_dialled() -> None:
     # Before: "Accepted so far: 0 of 1 batch(es), 0 numbers; they are never sent again ..."
     assert str(caught.value).endswith(". Nobody was dialled; the task fails without retry")
     assert "0 of 1" not in str(caught.value)
+
+
+def lost_answer() -> KaleyraOutcomeUnknownError:
+    """What the hook raises when no answer came: its own error, the transport's as its hidden context."""
+    timed_out = OSError("HTTPSConnectionPool(host='api.ap.kaleyra.io', port=443): Read timed out.")
+    timed_out.__cause__ = TimeoutError("timed out")
+    try:
+        raise timed_out
+    except OSError:
+        try:
+            raise error_after_tries(
+                False, None, timed_out, action="x", idempotent=False, base_url="b", tries=1, sent=None
+            ) from None
+        except KaleyraOutcomeUnknownError as lost:
+            return lost
+    raise AssertionError("unreachable")
+
+
+def test_a_lost_answer_is_stored_as_what_the_network_said_in_a_few_words() -> None:
+    calls, store = calls_for(100), MemoryStore()
+    with pytest.raises(KaleyraTransientError, match=r"no answer came back \(TimeoutError: timed out\)"):
+        run(Kaleyra(calls, {1: lost_answer()}), calls, store)
+    assert entry(store, 1).error == "no answer came back (TimeoutError: timed out)"
