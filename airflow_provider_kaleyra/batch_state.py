@@ -93,6 +93,7 @@ class VariableStore:
 
     def _load(self) -> dict[str, Any]:
         if self._values is None:
+            # Deferred like every Airflow runtime call here: only Airflow < 3.3 reads Variables.
             from airflow.sdk import Variable
 
             stored = Variable.get(self.name, default=None, deserialize_json=True)

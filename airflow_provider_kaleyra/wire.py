@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
 
@@ -329,8 +330,6 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

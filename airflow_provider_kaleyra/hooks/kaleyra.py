@@ -19,6 +19,7 @@ from airflow_provider_kaleyra.connection import (
     settings_from_connection,
 )
 from airflow_provider_kaleyra.exceptions import cause_chain
+from airflow_provider_kaleyra.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Exchange, RetryPolicy, TryOutcome
 
 if TYPE_CHECKING:
@@ -93,8 +94,6 @@ class KaleyraHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """For Airflow < 3.2, which does not read ``ui-field-behaviour`` from provider info."""
-        from airflow_provider_kaleyra.get_provider_info import UI_FIELD_BEHAVIOUR
-
         return {
             "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
             "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
@@ -104,12 +103,11 @@ class KaleyraHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """For Airflow < 3.2, which does not read ``conn-fields`` from provider info."""
+        # Deferred: Flask-AppBuilder and WTForms are loaded only by the UIs that ask.
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import StringField
         from wtforms.validators import Optional, any_of
-
-        from airflow_provider_kaleyra.get_provider_info import CONN_FIELDS
 
         def field(name: str, *validators: Any) -> Any:
             spec = CONN_FIELDS[name]
