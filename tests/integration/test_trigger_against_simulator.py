@@ -130,7 +130,7 @@ def test_unreachable_kaleyra_ends_in_a_transient_error_event_after_bounded_polls
     trigger = trigger_for(submission)
     # Each poll is itself tried 4 times by the hook; short backoffs keep the test quick.
     fast = RetryPolicy(initial_backoff=0.01, max_backoff=0.01)
-    monkeypatch.setattr(trigger, "hook", lambda: KaleyraAsyncHook(retry_policy=fast))
+    monkeypatch.setattr(trigger, "hook", KaleyraAsyncHook(retry_policy=fast))
     event = run(trigger)
     assert event["status"] == "error"
     assert event["permanent"] is False
