@@ -67,3 +67,20 @@ def test_the_connection_test_snippet_checks_the_credentials_without_placing_a_ca
     assert "Connection success!" in result.stdout, result.stdout
     assert simulator.request_count("number/subscriptions") == 1
     assert simulator.request_count("voice/outbound") == 0
+
+
+def test_the_simulator_snippet_listens_on_the_documented_port_and_prints_the_connection() -> None:
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**clean_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # exec: the simulator replaces bash, so terminating the process stops it.
+    script = "exec " + (SNIPPETS / "simulator.sh").read_text().split("[START howto_simulator_start]\n")[1].split("\n")[0]
+    with subprocess.Popen(["bash", "-c", script], env=env, stdout=subprocess.PIPE, text=True) as simulator:
+        try:
+            assert simulator.stdout is not None
+            url_line, connection_line = simulator.stdout.readline(), simulator.stdout.readline()
+        finally:
+            simulator.terminate()
+    assert url_line.strip() == "Kaleyra simulator listening on http://127.0.0.1:8765/", url_line
+    name, _, value = connection_line.strip().partition("=")
+    assert name == "AIRFLOW_CONN_KALEYRA_DEFAULT"
+    assert json.loads(value)["extra"]["base_url"] == "http://127.0.0.1:8765/"
