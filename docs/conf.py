@@ -17,7 +17,7 @@ from airflow_provider_kaleyra import __version__  # noqa: E402
 
 project = "airflow-provider-kaleyra"
 author = "airflow-provider-kaleyra maintainers"
-copyright = "airflow-provider-kaleyra maintainers; Apache License 2.0"  # noqa: A001
+copyright = "airflow-provider-kaleyra maintainers; Apache License 2.0"
 version = release = __version__
 
 extensions = [
@@ -46,11 +46,8 @@ def write_api_pages() -> None:
 
     pages = Path(__file__).resolve().parent / "_api"
     pages.mkdir(exist_ok=True)
-    names = ["airflow_provider_kaleyra"] + sorted(
-        module.name
-        for module in pkgutil.walk_packages(airflow_provider_kaleyra.__path__, "airflow_provider_kaleyra.")
-        if module.name.rsplit(".", 1)[-1] != "__main__"
-    )
+    found = pkgutil.walk_packages(airflow_provider_kaleyra.__path__, "airflow_provider_kaleyra.")
+    names = ["airflow_provider_kaleyra", *sorted(m.name for m in found if not m.name.endswith(".__main__"))]
     for stale in pages.glob("*.rst"):
         if stale.stem not in names:
             stale.unlink()

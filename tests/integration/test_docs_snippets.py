@@ -73,7 +73,8 @@ def test_the_simulator_snippet_listens_on_the_documented_port_and_prints_the_con
     bin_dir = str(Path(sys.executable).parent)
     env = {**clean_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     # exec: the simulator replaces bash, so terminating the process stops it.
-    script = "exec " + (SNIPPETS / "simulator.sh").read_text().split("[START howto_simulator_start]\n")[1].split("\n")[0]
+    command = (SNIPPETS / "simulator.sh").read_text().split("[START howto_simulator_start]\n")[1].split("\n")[0]
+    script = f"exec {command}"
     with subprocess.Popen(["bash", "-c", script], env=env, stdout=subprocess.PIPE, text=True) as simulator:
         try:
             assert simulator.stdout is not None
