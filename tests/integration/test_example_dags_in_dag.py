@@ -106,3 +106,17 @@ def test_the_deadline_alert_example_places_the_call_its_callback_describes(simul
     [dial] = simulator.ledger()
     assert dial["number"] == "+918830907001"
     assert json.loads(dial["custom"])["text"] == "example_kaleyra_deadline_alert is late"
+
+
+def test_ds_in_custom_fails_a_run_without_a_logical_date_before_anyone_is_dialled(
+    simulator: KaleyraSimulator,
+) -> None:
+    """Why the examples template ``run_id``: a manual run on Airflow 3 has no ``ds``."""
+    dag = load_dag("kaleyra_calls.py", "kaleyra_calls_custom_ds")
+    conf = {"to": [ANSWERED], "bridge": SECOND_BRIDGE, "flow_id": DEFAULT_FLOW_ID}
+    manual = dag.test(run_conf=conf, logical_date=None)
+    assert str(manual.state) == "failed"
+    assert simulator.ledger() == []
+    dated = dag.test(run_conf=conf)  # dag.test() gives its run a logical date: the pitfall hides
+    assert str(dated.state) == "success"
+    assert simulator.dials_to(ANSWERED) == 1
