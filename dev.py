@@ -5,6 +5,7 @@
     python3 dev.py test [extra pytest args]
     python3 dev.py demo [--verbose]
     python3 dev.py browser
+    python3 dev.py docs
 
 bootstrap  creates or refreshes the virtual environments inside the repo:
              .venv         newest apache-airflow 3.3.x  (lint, type check, tests, demo)
@@ -27,6 +28,8 @@ browser    installs Debian's chromium, chromium-driver and fonts-liberation with
            when /usr/bin/chromium, /usr/bin/chromedriver or the fonts are missing (needs
            root, or password-less sudo; skipped when all are there). `test` does this
            itself, in parallel with the venv bootstrap.
+docs       bootstraps .venv and runs scripts/build_docs.py (the site in docs/_build/html);
+           `test` also runs it and scripts/check_dist.py (wheel, sdist, twine check).
 demo       bootstraps .venv and runs scripts/demo.py in it (extra args go to the script,
            e.g. --verbose).
 
@@ -459,6 +462,8 @@ def cmd_test(pytest_args: list[str]) -> int:
     if latest_ok:
         run_step(steps, "ruff (.venv)", [py, "-m", "ruff", "check", *lint_dirs], LATEST)
         run_step(steps, "mypy (.venv)", [py, "-m", "mypy"], LATEST)
+        run_step(steps, "docs (.venv)", [py, str(ROOT / "scripts" / "build_docs.py")], LATEST)
+        run_step(steps, "dist (.venv)", [py, str(ROOT / "scripts" / "check_dist.py")], LATEST)
         pytest_steps(LATEST)
     else:
         steps += [Step(n, status="skipped", note="bootstrap failed") for n in ("ruff (.venv)", "mypy (.venv)")]
@@ -517,6 +522,9 @@ def main(argv: list[str]) -> int:
         return cmd_test(rest)
     if command == "demo":
         return cmd_demo(rest)
+    if command == "docs":
+        ok = bootstrap([LATEST])[LATEST.dirname][1] is None
+        return subprocess.call([str(LATEST.python), str(ROOT / "scripts" / "build_docs.py")], cwd=ROOT) if ok else 1
     if command == "browser":
         return 1 if browser_step()[1] else 0
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)

@@ -4,7 +4,7 @@ Kaleyra documents the Call Log Pull API's parameters and little else: no success
 no response shape, no number or time format. Evidence from real clients shows numbers
 without ``+``, epoch times and the dlrurl placeholder names. So this module reads what
 may come rather than what was guessed: every choice is marked ``ASSUMPTION`` and listed
-in the README's assumption register. Pure: no I/O.
+in the assumption register, docs/assumptions.md. Pure: no I/O.
 """
 
 from __future__ import annotations

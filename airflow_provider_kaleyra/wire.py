@@ -7,7 +7,7 @@ its own module (``call_logs``), and so has the rule that ties a call-log record 
 submission (``correlation``).
 
 Where Kaleyra's public documentation is silent, the choice is made here, once, and
-marked ``ASSUMPTION``; the README lists them. If the real API turns out different,
+marked ``ASSUMPTION``; docs/assumptions.md lists them. If the real API turns out different,
 this module is the one to change.
 """
 

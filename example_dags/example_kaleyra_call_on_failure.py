@@ -12,12 +12,14 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier
 
+# [START howto_notifier_kaleyra]
 call_on_call_engineer = KaleyraCallNotifier(
     to="+918830907001",  # the on-call phone, E.164
     bridge="+6531651234",  # the account's DID the call comes from
     flow_id="SG_8b37a0d3-1c97-47ac-99a5-380969XXXXb",  # a published Flow Builder flow
     custom="{{ dag.dag_id }} failed at {{ ti.task_id }}",
     retry=2,  # Kaleyra rings twice more if nobody answers
+    # optional: kaleyra_conn_id="kaleyra_default", prefix="+91", raise_on_failure=False
 )
 
 
@@ -32,5 +34,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["example", "kaleyra"],
+    # on_failure_callback=call_on_call_engineer,  # or once for the whole run
 ) as dag:
     load.override(on_failure_callback=call_on_call_engineer)()
+# [END howto_notifier_kaleyra]

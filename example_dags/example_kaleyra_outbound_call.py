@@ -31,15 +31,22 @@ with DAG(
     },
     render_template_as_native_obj=True,
 ) as dag:
+    # [START howto_operator_kaleyra_outbound_call]
     place_calls = KaleyraOutboundCallOperator(
         task_id="place_calls",
-        to="{{ params.to }}",
-        bridge="{{ params.bridge }}",
-        flow_id="{{ params.flow_id }}",
+        to="{{ params.to }}",  # a list, or a comma-separated string, of E.164 numbers
+        bridge="{{ params.bridge }}",  # the account's DID the calls come from
+        flow_id="{{ params.flow_id }}",  # a published Flow Builder flow
+        # run_id is set on every run; {{ ds }} is not (manual, REST and CLI-triggered
+        # runs have no logical date on Airflow 3, and rendering would fail the task).
         custom="payment reminder for run {{ run_id }}",
+        # optional, as Kaleyra documents them: prefix, retry, time (an aware datetime or an
+        # ISO 8601 string with offset), timeout, delay, interval, dlrurl,
+        # callback={"call_end": {"url": [...]}}
         wait_for_completion=True,
         deferrable=True,
         poll_interval=5,  # seconds between call-log polls; 30 or more is kinder to a real account
         wait_timeout=15 * 60,  # numbers without a final status by then fail the task
-        min_success_ratio=0.6,
+        min_success_ratio=0.6,  # or max_failed=3; with neither, one failed call fails the task
     )
+    # [END howto_operator_kaleyra_outbound_call]

@@ -22,7 +22,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
 os.environ.pop("AIRFLOW_CONN_KALEYRA_DEFAULT", None)
 
+# [START howto_simulator_pytest_plugin]
 pytest_plugins = ["airflow_provider_kaleyra.simulator.pytest_plugin"]
+# [END howto_simulator_pytest_plugin]
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,7 @@ class KaleyraSimulator:
 
     @property
     def url(self) -> str:
-        """Base URL with a trailing slash, like Kaleyra's, e.g. ``http://127.0.0.1:8080/``."""
+        """Base URL with a trailing slash, like Kaleyra's, e.g. ``http://127.0.0.1:8765/``."""
         host = self.host
         if host in ("", "0.0.0.0"):
             host = "127.0.0.1"  # reachable form of "all interfaces"

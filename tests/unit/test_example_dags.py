@@ -45,6 +45,8 @@ def test_example_dags_parse_without_db_queries_or_connection_lookups(monkeypatch
         "example_kaleyra_outbound_call",
         "example_kaleyra_call_on_failure",
         "example_kaleyra_redial_unanswered",
+        "example_kaleyra_call_status_sensor",
+        "example_kaleyra_deadline_alert",
     } <= set(bag.dag_ids)
     assert queries == []
 

@@ -34,3 +34,15 @@ with DAG(
     KaleyraOutboundCallOperator.partial(
         task_id="call", bridge="{{ params.bridge }}", flow_id="{{ params.flow_id }}"
     ).expand(to=[["+918830907001"], ["+918830907002", "+918830907003"]])
+
+# The templating pitfall the docs warn about: ``ds`` exists only on runs with a logical date.
+with DAG(
+    dag_id="kaleyra_calls_custom_ds", schedule=None, start_date=START, params={"to": [], "bridge": "", "flow_id": ""}
+) as custom_ds_calls:
+    KaleyraOutboundCallOperator(
+        task_id="call",
+        to="{{ params.to }}",
+        bridge="{{ params.bridge }}",
+        flow_id="{{ params.flow_id }}",
+        custom="invoice {{ ds }}",
+    )

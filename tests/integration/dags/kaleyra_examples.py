@@ -34,3 +34,6 @@ def example_dag(name: str) -> DAG | None:
 
 
 redial_unanswered = example_dag("example_kaleyra_redial_unanswered")
+outbound_call = example_dag("example_kaleyra_outbound_call")
+call_status_sensor = example_dag("example_kaleyra_call_status_sensor")
+call_on_failure = example_dag("example_kaleyra_call_on_failure")
