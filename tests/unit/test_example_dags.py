@@ -63,7 +63,8 @@ def test_call_on_failure_example_shape() -> None:
     [callback] = dag.get_task("load").on_failure_callback
     assert isinstance(callback, KaleyraCallNotifier)
     assert callback.to == "+918830907001"
-    assert callback.custom == "{{ dag.dag_id }} failed at {{ ti.task_id }}"
+    assert callback.flow_id is None  # spoken: no Flow Builder flow needed
+    assert callback.message == "Airflow alert. {{ dag.dag_id }} failed at task {{ ti.task_id }}, run {{ run_id }}."
 
 
 def test_redial_example_shape() -> None:
