@@ -113,7 +113,12 @@ def test_the_campaign_fingerprint_includes_the_message() -> None:
 def context() -> dict[str, Any]:
     pushed: dict[str, Any] = {}
     ti = SimpleNamespace(
-        dag_id="d", run_id="r", task_id="call", map_index=-1, try_number=1, pushed=pushed,
+        dag_id="d",
+        run_id="r",
+        task_id="call",
+        map_index=-1,
+        try_number=1,
+        pushed=pushed,
         xcom_push=lambda key, value: pushed.__setitem__(key, value),
     )
     return {"ti": ti, "task_state_store": FakeTaskStateStore()}
