@@ -16,13 +16,12 @@ from airflow_provider_kaleyra.waiting import DEFAULT_MAX_POLL_FAILURES
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from airflow_provider_kaleyra.reader import ListingSource
 
-
-async def await_step(conn_id: str, wait: StepWait, source: Callable[[], ListingSource], log: Any) -> dict[str, Any]:
+async def await_step(conn_id: str, wait: StepWait, source: Callable[[], Any], log: Any) -> dict[str, Any]:
     """Poll the shared call-log reader until the step ends; its event (``escalation.STEP_ENDED`` or error).
 
     Used by the trigger and by the notifier's async path (a Deadline Alert, in the triggerer).
+    ``source`` makes the hook the reader reads through (``reader.ListingSource``).
     """
     failed_polls = 0
     failures = wait.failures
