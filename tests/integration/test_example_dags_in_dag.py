@@ -55,3 +55,15 @@ def test_the_redial_example_redials_nobody_when_everyone_answered(simulator: Kal
     assert result.task("unanswered").xcom == []
     assert result.task("redial").state == "skipped"  # mapped over nothing
     assert [simulator.dials_to(n) for n in numbers] == [1, 1]
+
+
+def test_the_escalation_example_pages_the_rota_after_a_failed_critical_task(simulator: KaleyraSimulator) -> None:
+    result = run_dag("kaleyra_examples.py", "example_kaleyra_escalation")
+
+    assert (result.task("load").state, result.task("publish").state) == ("failed", "success")
+    page = result.task("page_on_call")
+    assert page.state == "success"
+    assert (page.xcom["answered_step"], page.xcom["answered_by"]) == (2, "+918830907002")
+    assert [s["ended"] for s in page.xcom["steps"]] == ["unanswered", "answered"]
+    dialled = ["+918830907191", "+918830907002", "+918830907003", "+918830907004"]
+    assert [simulator.dials_to(n) for n in dialled] == [1, 1, 1, 0]

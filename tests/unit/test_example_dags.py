@@ -45,6 +45,7 @@ def test_example_dags_parse_without_db_queries_or_connection_lookups(monkeypatch
         "example_kaleyra_outbound_call",
         "example_kaleyra_call_on_failure",
         "example_kaleyra_redial_unanswered",
+        "example_kaleyra_escalation",
     } <= set(bag.dag_ids)
     assert queries == []
 
@@ -76,3 +77,12 @@ def test_redial_example_shape() -> None:
     assert redial.upstream_task_ids == {"unanswered"}
     assert redial.task_type == "KaleyraOutboundCallOperator"
     assert redial.expand_input.value["to"] is not None  # mapped over the numbers to call again
+
+
+def test_escalation_example_shape() -> None:
+    dag = dagbag(EXAMPLES).dags["example_kaleyra_escalation"]
+    page = dag.get_task("page_on_call")
+    assert page.task_type == "KaleyraEscalationOperator"
+    assert page.trigger_rule == "one_failed"
+    assert page.upstream_task_ids == {"load", "publish"}
+    assert page.deferrable is True

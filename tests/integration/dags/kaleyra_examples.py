@@ -35,3 +35,4 @@ def example_dag(name: str) -> DAG | None:
 
 redial_unanswered = example_dag("example_kaleyra_redial_unanswered")
 call_on_failure = example_dag("example_kaleyra_call_on_failure")
+escalation = example_dag("example_kaleyra_escalation")
