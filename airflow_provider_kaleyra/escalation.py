@@ -135,6 +135,21 @@ def step_token(escalation_token: str, index: int) -> str:
     return wire.correlation_token(escalation_token, "escalation step", index)
 
 
+#: The fields of the operator and the notifier that every step's calls share.
+CALL_FIELDS = ("bridge", "flow_id", "message", "language", "speed", "custom")
+
+
+def step_calls(chain: Chain, escalation_token: str, **call: Any) -> list[list[wire.OutboundCall]]:
+    """Every step's validated requests; ``call`` holds ``validation.outbound_calls``'s other
+    fields (bridge, flow or message, custom...), the same for every step."""
+    return [
+        validation.outbound_calls(to=list(step.numbers), correlation_token=step_token(escalation_token, index), **call)[
+            0
+        ]
+        for index, step in enumerate(chain.steps)
+    ]
+
+
 # --------------------------------------------------------------------------- how a step ended
 
 
@@ -263,12 +278,36 @@ class StepWait:
             max_poll_failures=int(kwargs.get("max_poll_failures", waiting.DEFAULT_MAX_POLL_FAILURES)),
         )
 
-    @property
-    def failures(self) -> waiting.Wait:
-        """Failed polls back off and give up as every other wait's do."""
-        return waiting.Wait(
-            self.watch, outcomes.OutcomePolicy(), self.deadline, self.poll_interval, self.max_poll_failures
+    @classmethod
+    def of_step(
+        cls, chain: Chain, index: int, calls: Sequence[wire.OutboundCall], dialled_at: str, poll_interval: float
+    ) -> StepWait:
+        """The wait for step ``index``, dialled at ``dialled_at`` with ``calls``."""
+        watch = correlation.CallWatch(
+            numbers=chain.steps[index].numbers,
+            bridge=calls[0].bridge,
+            start_time=dialled_at,
+            flow_id=calls[0].flow_id or None,
+            correlation_token=calls[0].correlation_token,
+            country_code=chain.country_code,
         )
+        deadline = waiting.deadline_after(dialled_at, chain.steps[index].window)
+        return cls(index, watch, chain.answered_statuses, deadline, poll_interval)
+
+    def after_read(
+        self, read: CallLogListing | BaseException, failed_polls: int, log: Any
+    ) -> tuple[dict[str, Any] | None, float, int]:
+        """One read's consequence: the event that ends the wait (or None), the pause before the
+        next read, and the failed reads in a row. Failed reads back off and give up as every
+        other wait's do (``waiting.Wait.after_failure``)."""
+        if isinstance(read, BaseException):
+            failures = waiting.Wait(
+                self.watch, outcomes.OutcomePolicy(), self.deadline, self.poll_interval, self.max_poll_failures
+            )
+            failed_polls += 1
+            event = failures.after_failure(read, failed_polls, log)
+            return event, failures.pause_after_failure(failed_polls), failed_polls
+        return self.after_listing(read), self.poll_interval, 0
 
     def seconds_left(self, now: dt.datetime | None = None) -> float:
         return (dt.datetime.fromisoformat(self.deadline) - (now or waiting.utc_now())).total_seconds()

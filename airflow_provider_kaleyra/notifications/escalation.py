@@ -131,19 +131,7 @@ class KaleyraEscalationNotifier(BaseNotifier):
             self.chain, prefix=self.prefix, answer_window=self.answer_window, answered_statuses=self.answered_statuses
         )
         token = notification_correlation_token(context)
-        calls = [
-            validation.outbound_calls(
-                to=list(step.numbers),
-                bridge=self.bridge,
-                flow_id=self.flow_id,
-                message=self.message,
-                language=self.language,
-                speed=self.speed,
-                custom=self.custom,
-                correlation_token=escalation.step_token(token, index),
-            )[0]
-            for index, step in enumerate(chain.steps)
-        ]
+        calls = escalation.step_calls(chain, token, **{name: getattr(self, name) for name in escalation.CALL_FIELDS})
         return chain, calls
 
     async def async_notify(self, context: Context) -> None:
@@ -155,7 +143,7 @@ class KaleyraEscalationNotifier(BaseNotifier):
 
     async def escalate(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """Dial each step and wait for it; the escalation's summary (as the operator's XCom)."""
-        from airflow_provider_kaleyra import correlation, waiting, wire
+        from airflow_provider_kaleyra import wire
         from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
         from airflow_provider_kaleyra.triggers.escalation import await_step
 
@@ -173,21 +161,7 @@ class KaleyraEscalationNotifier(BaseNotifier):
                     except KaleyraOutcomeUnknownError as error:
                         # It may have rung: the call log says, within the step's window.
                         self.log.warning("Escalation step %d/%d may have been dialled: %s", index + 1, total, error)
-                watch = correlation.CallWatch(
-                    numbers=step.numbers,
-                    bridge=calls[index][0].bridge,
-                    start_time=dialled_at,
-                    flow_id=calls[index][0].flow_id or None,
-                    correlation_token=calls[index][0].correlation_token,
-                    country_code=chain.country_code,
-                )
-                wait = escalation.StepWait(
-                    index,
-                    watch,
-                    chain.answered_statuses,
-                    waiting.deadline_after(dialled_at, step.window),
-                    self.poll_interval,
-                )
+                wait = escalation.StepWait.of_step(chain, index, calls[index], dialled_at, self.poll_interval)
                 event = await await_step(
                     self.kaleyra_conn_id, wait, lambda: KaleyraAsyncHook(self.kaleyra_conn_id), self.log
                 )

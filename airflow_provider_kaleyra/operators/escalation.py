@@ -43,22 +43,15 @@ def wait_sync(
     from airflow_provider_kaleyra.exceptions import KaleyraError
 
     failed_polls = 0
-    failures = wait.failures
     while True:
+        read: CallLogListing | BaseException
         try:
-            listing = fetch(wait.watch.query(), max_pages=wait.watch.page_budget())
+            read = fetch(wait.watch.query(), max_pages=wait.watch.page_budget())
         except (KaleyraError, OSError) as error:
-            failed_polls += 1
-            event = failures.after_failure(error, failed_polls, log)
-            if event is not None:
-                return event
-            pause = failures.pause_after_failure(failed_polls)
-        else:
-            failed_polls = 0
-            event = wait.after_listing(listing)
-            if event is not None:
-                return event
-            pause = wait.poll_interval
+            read = error
+        event, pause, failed_polls = wait.after_read(read, failed_polls, log)
+        if event is not None:
+            return event
         sleep(max(0.0, min(pause, wait.seconds_left() + 0.01)))
 
 
@@ -174,26 +167,14 @@ class KaleyraEscalationOperator(BaseOperator):
 
     def _plan(self, context: Context) -> _Plan:
         """Everything checked, every step's requests built: before the first dial, and on every resume."""
-        from airflow_provider_kaleyra import batch_state, escalation, validation
+        from airflow_provider_kaleyra import batch_state, escalation
         from airflow_provider_kaleyra.operators.kaleyra import task_correlation_token
 
         chain = escalation.check_chain(
             self.chain, prefix=self.prefix, answer_window=self.answer_window, answered_statuses=self.answered_statuses
         )
         token = task_correlation_token(context)
-        calls = [
-            validation.outbound_calls(
-                to=list(step.numbers),
-                bridge=self.bridge,
-                flow_id=self.flow_id,
-                message=self.message,
-                language=self.language,
-                speed=self.speed,
-                custom=self.custom,
-                correlation_token=escalation.step_token(token, index),
-            )[0]
-            for index, step in enumerate(chain.steps)
-        ]
+        calls = escalation.step_calls(chain, token, **{name: getattr(self, name) for name in escalation.CALL_FIELDS})
         return _Plan(chain, calls, batch_state.store_for(context, token))
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -238,7 +219,7 @@ class KaleyraEscalationOperator(BaseOperator):
 
     def _dial(self, context: Context, plan: _Plan, index: int, done: list[StepOutcome]) -> StepWait:
         """Dial one step at most once (an earlier try's accepted batches are reused); the wait for it."""
-        from airflow_provider_kaleyra import correlation, escalation, waiting
+        from airflow_provider_kaleyra import escalation
         from airflow_provider_kaleyra.campaign import Campaign
 
         step, calls, total = plan.chain.steps[index], plan.calls[index], len(plan.chain.steps)
@@ -262,21 +243,7 @@ class KaleyraEscalationOperator(BaseOperator):
             self.log.info("Escalation step %d/%d was dialled by an earlier try; not dialled again", index + 1, total)
         dialled_at = min(entry.submitted_at or entry.since for entry in result.entries)
         self._push(context, escalation.summary(plan.chain, done, dialling=index))
-        watch = correlation.CallWatch(
-            numbers=step.numbers,
-            bridge=calls[0].bridge,
-            start_time=dialled_at,
-            flow_id=calls[0].flow_id or None,
-            correlation_token=calls[0].correlation_token,
-            country_code=plan.chain.country_code,
-        )
-        return escalation.StepWait(
-            step=index,
-            watch=watch,
-            answered_statuses=plan.chain.answered_statuses,
-            deadline=waiting.deadline_after(dialled_at, step.window),
-            poll_interval=self.poll_interval,
-        )
+        return escalation.StepWait.of_step(plan.chain, index, calls, dialled_at, self.poll_interval)
 
     def _keep(self, context: Context, plan: _Plan, outcome: StepOutcome, done: list[StepOutcome]) -> StepOutcome:
         """Store how a step ended before anything else is dialled, and say it."""

@@ -16,6 +16,8 @@ from airflow_provider_kaleyra.waiting import DEFAULT_MAX_POLL_FAILURES
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from airflow_provider_kaleyra.call_logs import CallLogListing
+
 
 async def await_step(conn_id: str, wait: StepWait, source: Callable[[], Any], log: Any) -> dict[str, Any]:
     """Poll the shared call-log reader until the step ends; its event (``escalation.STEP_ENDED`` or error).
@@ -24,23 +26,16 @@ async def await_step(conn_id: str, wait: StepWait, source: Callable[[], Any], lo
     ``source`` makes the hook the reader reads through (``reader.ListingSource``).
     """
     failed_polls = 0
-    failures = wait.failures
     async with membership(conn_id, wait.watch, wait.poll_interval, source) as listings:
         while True:
+            read: CallLogListing | BaseException
             try:
-                listing = await listings.next()
+                read = await listings.next()
             except (KaleyraError, OSError) as error:
-                failed_polls += 1
-                event = failures.after_failure(error, failed_polls, log)
-                if event is not None:
-                    return event
-                pause = failures.pause_after_failure(failed_polls)
-            else:
-                failed_polls = 0
-                event = wait.after_listing(listing)
-                if event is not None:
-                    return event
-                pause = wait.poll_interval
+                read = error
+            event, pause, failed_polls = wait.after_read(read, failed_polls, log)
+            if event is not None:
+                return event
             # Wake up when the window closes even when the next poll would be later.
             await asyncio.sleep(max(0.0, min(pause, wait.seconds_left() + 0.01)))
 

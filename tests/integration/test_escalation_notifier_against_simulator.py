@@ -12,6 +12,8 @@ from airflow_provider_kaleyra.escalation import KaleyraNobodyAnsweredError
 from airflow_provider_kaleyra.notifications.escalation import KaleyraEscalationNotifier
 from airflow_provider_kaleyra.simulator import SECOND_BRIDGE
 
+from .test_notifier_async_against_simulator import DEADLINE_CONTEXT, airflow_callback_trigger, trigger_events
+
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
 
@@ -23,11 +25,6 @@ KWARGS: dict[str, Any] = {
     "message": "{{ dag_run.dag_id }} missed its deadline",
     "answer_window": 30,
     "poll_interval": 0.2,
-}
-#: What the scheduler hands a Deadline Alert callback.
-DEADLINE_CONTEXT = {
-    "dag_run": {"dag_id": "nightly_billing", "run_id": "scheduled__2026-01-01T00:00:00+00:00"},
-    "deadline": {"id": "0199c1d2-7f1c", "deadline_time": "2026-01-01T02:00:00+00:00"},
 }
 
 
@@ -59,24 +56,11 @@ async def awaited(notifier: KaleyraEscalationNotifier) -> None:
     await notifier
 
 
-def airflow_callback_trigger(kwargs: dict[str, Any]) -> Any:
-    """The trigger Airflow's triggerer runs for a Deadline Alert's AsyncCallback."""
-    try:  # Airflow 3.2+
-        from airflow.triggers.callback import CallbackTrigger
-    except ImportError:  # Airflow 3.1
-        from airflow.triggers.deadline import DeadlineCallbackTrigger as CallbackTrigger  # type: ignore[no-redef]
-    return CallbackTrigger(callback_path=NOTIFIER, callback_kwargs={**kwargs, "context": DEADLINE_CONTEXT})
-
-
-async def trigger_events(trigger: Any) -> list[dict[str, Any]]:
-    return [event.payload async for event in trigger.run()]
-
-
 def test_airflows_deadline_trigger_runs_the_whole_chain(kaleyra_connection: KaleyraSimulator) -> None:
     from airflow.sdk.definitions.deadline import AsyncCallback
 
     AsyncCallback(KaleyraEscalationNotifier, kwargs=KWARGS)  # accepted as a Deadline Alert callback
-    events = asyncio.run(trigger_events(airflow_callback_trigger(KWARGS)))
+    events = asyncio.run(trigger_events(airflow_callback_trigger(KWARGS, NOTIFIER)))
     assert [getattr(e["state"], "value", e["state"]) for e in events] == ["running", "success"], events
     assert [kaleyra_connection.dials_to(n) for n in (PRIMARY_NO_ANSWER, SECONDARY, MANAGER)] == [1, 1, 0]
 
