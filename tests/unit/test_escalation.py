@@ -283,3 +283,42 @@ def test_an_outcome_read_back_from_a_variable_store_keeps_its_numbers() -> None:
     kept["calls"] = [{"number": PRIMARY, "status": "NOANSWER"}]
     del kept["numbers"]
     assert escalation.StepOutcome.from_dict(kept).numbers == (PRIMARY,)
+
+
+# --------------------------------------------------------------------------- parse-time checks
+
+
+@pytest.mark.parametrize("kind", ["operator", "notifier"])
+@pytest.mark.parametrize(
+    ("overrides", "parameter"),
+    [
+        ({"message": None}, "flow_id"),
+        ({"flow_id": "SG_f"}, "flow_id"),
+        ({"answer_window": -5}, "answer_window"),
+        ({"answer_window": [30, "soon"]}, "answer_window[1]"),
+        ({"answered_statuses": ["HELLO"]}, "answered_statuses"),
+        ({"poll_interval": 0}, "poll_interval"),
+    ],
+)
+def test_values_wrong_however_rendered_fail_when_the_dag_is_parsed(
+    kind: str, overrides: dict[str, Any], parameter: str
+) -> None:
+    from airflow_provider_kaleyra.notifications.escalation import KaleyraEscalationNotifier
+    from airflow_provider_kaleyra.operators.escalation import KaleyraEscalationOperator
+
+    kwargs: dict[str, Any] = {"chain": "{{ params.chain }}", "bridge": "+6531651234", "message": "hi", **overrides}
+    build = (lambda: KaleyraEscalationOperator(task_id="t", **kwargs)) if kind == "operator" else None
+    build = build or (lambda: KaleyraEscalationNotifier(**kwargs))
+    with pytest.raises(KaleyraInputError) as info:
+        build()
+    assert info.value.parameter == parameter
+
+
+def test_the_escalation_classes_template_the_chain_and_the_message() -> None:
+    from airflow_provider_kaleyra.notifications.escalation import KaleyraEscalationNotifier
+    from airflow_provider_kaleyra.operators.escalation import KaleyraEscalationOperator
+
+    for cls in (KaleyraEscalationOperator, KaleyraEscalationNotifier):
+        assert {"chain", "bridge", "flow_id", "message", "language", "speed", "custom", "prefix"} <= set(
+            cls.template_fields
+        )

@@ -193,3 +193,12 @@ def test_the_simulator_refuses_a_bad_message(
     assert response.json()["code"] == wire.INVALID_PARAMETER
     assert problem in response.json()["error"]["target"]
     assert kaleyra_simulator.ledger() == []
+
+
+def test_a_failed_spoken_call_is_named_as_such() -> None:
+    from airflow_provider_kaleyra import outcomes
+
+    result = {"flow_id": "", "bridge": BRIDGE, "calls": [{"number": "+918830907001", "status": "NOANSWER"}]}
+    error = outcomes.failure_for(result, outcomes.OutcomePolicy.build())
+    assert error is not None
+    assert f"1 of 1 calls of the spoken message from bridge {BRIDGE} failed" in str(error)
