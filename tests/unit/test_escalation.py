@@ -307,8 +307,10 @@ def test_values_wrong_however_rendered_fail_when_the_dag_is_parsed(
     from airflow_provider_kaleyra.operators.escalation import KaleyraEscalationOperator
 
     kwargs: dict[str, Any] = {"chain": "{{ params.chain }}", "bridge": "+6531651234", "message": "hi", **overrides}
-    build = (lambda: KaleyraEscalationOperator(task_id="t", **kwargs)) if kind == "operator" else None
-    build = build or (lambda: KaleyraEscalationNotifier(**kwargs))
+    build = {
+        "operator": lambda: KaleyraEscalationOperator(task_id="t", **kwargs),
+        "notifier": lambda: KaleyraEscalationNotifier(**kwargs),
+    }[kind]
     with pytest.raises(KaleyraInputError) as info:
         build()
     assert info.value.parameter == parameter
