@@ -193,7 +193,7 @@ class KaleyraEscalationOperator(BaseOperator):
         plan = self._plan(context)
         done = escalation.stored_outcomes(plan.store, len(plan.chain.steps))
         outcome = escalation.outcome_of(event)
-        if len(done) < outcome.step:  # a repeated event must not be kept twice
+        if len(done) == outcome.step - 1:  # the step being waited for; a repeated event is not kept twice
             done.append(self._keep(context, plan, outcome, done))
         return self._carry_on(context, plan, done)
 
