@@ -198,10 +198,13 @@ def decide_batch(entry: BatchEntry | None, *, redial_unknown: bool) -> Action:
 
 
 def fingerprint(calls: Sequence[wire.OutboundCall]) -> str:
-    """Identifies what a campaign dials: flow, bridge and every full number in order."""
+    """Identifies what a campaign dials: flow or spoken message, bridge and every full number in order."""
     digest = hashlib.sha256()
     first = calls[0]
     digest.update(f"{first.flow_id}\x1f{first.bridge}\x1f".encode())
+    if first.message is not None:
+        # Only spoken calls add this: a flow campaign's fingerprint is what earlier versions stored.
+        digest.update(f"{wire.encode_message_target(first.message)}\x1f".encode())
     for call in calls:
         digest.update(",".join(call.to).encode())
         digest.update(b"\x1e")

@@ -65,10 +65,23 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.hooks.kaleyra"]}],
-        "operators": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.operators.kaleyra"]}],
+        "operators": [
+            {
+                "integration-name": "Kaleyra",
+                "python-modules": [f"{_PKG}.operators.kaleyra", f"{_PKG}.operators.escalation"],
+            }
+        ],
         "sensors": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.sensors.kaleyra"]}],
-        "triggers": [{"integration-name": "Kaleyra", "python-modules": [f"{_PKG}.triggers.kaleyra"]}],
-        "notifications": [f"{_PKG}.notifications.kaleyra.KaleyraCallNotifier"],
+        "triggers": [
+            {
+                "integration-name": "Kaleyra",
+                "python-modules": [f"{_PKG}.triggers.kaleyra", f"{_PKG}.triggers.escalation"],
+            }
+        ],
+        "notifications": [
+            f"{_PKG}.notifications.kaleyra.KaleyraCallNotifier",
+            f"{_PKG}.notifications.escalation.KaleyraEscalationNotifier",
+        ],
         "connection-types": [
             {
                 "connection-type": "kaleyra",

@@ -196,7 +196,9 @@ def outcomes_in(result: Mapping[str, Any]) -> list[CallOutcome]:
 
 
 def _where(watch_flow: str | None, bridge: str | None) -> str:
-    return f"flow {watch_flow or '(unknown flow)'} from bridge {bridge or '(unknown bridge)'}"
+    # An empty flow id is a spoken call's (``message``, no flow); None is a flow nobody named.
+    what = "the spoken message" if watch_flow == "" else f"flow {watch_flow or '(unknown flow)'}"
+    return f"{what} from bridge {bridge or '(unknown bridge)'}"
 
 
 def failure_for(

@@ -152,6 +152,64 @@ def check_flow_id(value: Any) -> str:
     return items[0]
 
 
+def check_spoken_message(text: Any, language: Any = None, speed: Any = None) -> wire.SpokenMessage:
+    """The text Kaleyra reads out, its language and speed; the limits are ``wire``'s."""
+    if not isinstance(text, str):
+        raise KaleyraInputError("message", text, "the text to speak, as a string")
+    spoken = text.strip()
+    if not spoken:
+        raise KaleyraInputError("message", text, "the text to speak is empty")
+    if len(spoken) > wire.MAX_SPOKEN_TEXT_CHARS:
+        raise KaleyraInputError(
+            "message",
+            text,
+            f"{len(spoken)} characters; at most {wire.MAX_SPOKEN_TEXT_CHARS} are spoken",
+        )
+    return wire.SpokenMessage(spoken, _speech_language(language), _speech_speed(speed))
+
+
+def _speech_language(value: Any) -> str:
+    if value is None or value == "":
+        return wire.DEFAULT_SPEECH_LANGUAGE
+    # en-us and en_US mean en-US; anything else that is not language-REGION is refused.
+    tag = value.strip().replace("_", "-") if isinstance(value, str) else ""
+    language, _, region = tag.partition("-")
+    tag = f"{language.lower()}-{region.upper()}"
+    if not wire.SPEECH_LANGUAGE.fullmatch(tag):
+        raise KaleyraInputError("language", value, "a language and region such as en-US or hi-IN")
+    return tag
+
+
+def _speech_speed(value: Any) -> str:
+    if value is None or value == "":
+        return wire.DEFAULT_SPEECH_SPEED
+    speed = value.strip().lower() if isinstance(value, str) else value
+    if speed not in wire.SPEECH_SPEEDS:
+        raise KaleyraInputError("speed", value, f"expected one of {', '.join(wire.SPEECH_SPEEDS)}")
+    return str(speed)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def check_flow_or_message(
+    flow_id: Any, message: Any, language: Any = None, speed: Any = None
+) -> tuple[str, wire.SpokenMessage | None]:
+    """Exactly one of a Flow ID and a spoken message: ``(flow_id, None)`` or ``("", message)``."""
+    if _given(flow_id) and _given(message):
+        raise KaleyraInputError(
+            "flow_id", flow_id, f"give a Flow ID or a spoken message, not both (message={message!r})"
+        )
+    if _given(message):
+        return "", check_spoken_message(message, language, speed)
+    if message is not None and flow_id is None:
+        return "", check_spoken_message(message, language, speed)  # an empty text, named as such
+    if flow_id is None:
+        raise KaleyraInputError("flow_id", flow_id, "a Flow ID from Flow Builder is required, or a message to speak")
+    return check_flow_id(flow_id), None
+
+
 def check_prefix(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -289,7 +347,10 @@ def outbound_calls(
     *,
     to: Any,
     bridge: Any,
-    flow_id: Any,
+    flow_id: Any = None,
+    message: Any = None,
+    language: Any = None,
+    speed: Any = None,
     prefix: Any = None,
     retry: Any = None,
     time: Any = None,
@@ -302,12 +363,17 @@ def outbound_calls(
     correlation_token: str | None = None,
     on_invalid_number: str = "fail",
 ) -> tuple[list[wire.OutboundCall], Numbers]:
-    """Validate everything, then split the callees into requests Kaleyra accepts."""
+    """Validate everything, then split the callees into requests Kaleyra accepts.
+
+    Exactly one of ``flow_id`` and ``message`` (spoken in ``language`` at ``speed``).
+    """
     callees = parse_numbers(to, prefix=check_prefix(prefix), on_invalid_number=on_invalid_number)
+    flow, spoken = check_flow_or_message(flow_id, message, language, speed)
     template = wire.OutboundCall(
         to=(),
         bridge=check_bridge(bridge),
-        flow_id=check_flow_id(flow_id),
+        flow_id=flow,
+        message=spoken,
         retry=check_count("retry", retry),
         time=check_time(time),
         timeout=check_count("timeout", timeout),

@@ -166,7 +166,8 @@ class OutboundCall:
     #: Full E.164 numbers (see ``numbers``): ``prefix`` is applied before sending.
     to: tuple[str, ...]
     bridge: str
-    flow_id: str
+    #: The Flow Builder flow the callees hear; empty when ``message`` is spoken instead.
+    flow_id: str = ""
     retry: int | None = None
     time: dt.datetime | None = None
     timeout: int | None = None
@@ -176,6 +177,79 @@ class OutboundCall:
     dlrurl: str | None = None
     callback: Mapping[str, Any] | None = None
     correlation_token: str | None = None
+    #: Text Kaleyra speaks to the callees instead of running a flow (``flow_id`` is then empty).
+    message: SpokenMessage | None = None
+
+
+# --------------------------------------------------------------------------- spoken messages
+
+#: ASSUMPTION: the text-to-speech target. No doc page we could read describes it; real
+#: clients send ``[{"message": {"text": ..., "language": "en-US", "speed": "medium"}}]``
+#: in place of the flow's ``[{"ivr": [...]}]``, so that is what is sent.
+DEFAULT_SPEECH_LANGUAGE = "en-US"
+DEFAULT_SPEECH_SPEED = "medium"
+#: ASSUMPTION: only "medium" is seen in client code; "slow" and "fast" are the usual
+#: companions of a text-to-speech speed setting.
+SPEECH_SPEEDS = ("slow", "medium", "fast")
+#: ASSUMPTION: a language and a region, as ``en-US`` in client code (``hi-IN``, ``en-IN``...).
+SPEECH_LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
+#: ASSUMPTION: the longest text sent; Kaleyra documents no limit. A page of speech (about
+#: a minute) is far beyond what a phone alert needs, and short enough for any TTS engine.
+MAX_SPOKEN_TEXT_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class SpokenMessage:
+    """Text Kaleyra reads out to the callee (validated by ``validation.spoken_message``)."""
+
+    text: str
+    language: str = DEFAULT_SPEECH_LANGUAGE
+    speed: str = DEFAULT_SPEECH_SPEED
+
+    def as_dict(self) -> dict[str, str]:
+        return {"text": self.text, "language": self.language, "speed": self.speed}
+
+
+def encode_message_target(message: SpokenMessage) -> str:
+    """``[{"message": {"text": ..., "language": ..., "speed": ...}}]`` as JSON (ASSUMPTION above)."""
+    return json.dumps([{"message": message.as_dict()}], separators=(",", ":"))
+
+
+def target_of(call: OutboundCall) -> str:
+    """The ``target`` field of ``call``: its spoken message, else its flow."""
+    return encode_message_target(call.message) if call.message is not None else encode_target(call.flow_id)
+
+
+def decode_message_target(value: str) -> SpokenMessage | None:
+    """The spoken message in a ``target`` field, or None when it names a flow (or nothing readable)."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    for item in parsed if isinstance(parsed, list) else [parsed]:
+        spoken = item.get("message") if isinstance(item, dict) else None
+        if isinstance(spoken, dict) and isinstance(spoken.get("text"), str):
+            return SpokenMessage(
+                spoken["text"],
+                str(spoken.get("language") or DEFAULT_SPEECH_LANGUAGE),
+                str(spoken.get("speed") or DEFAULT_SPEECH_SPEED),
+            )
+    return None
+
+
+#: Spoken text quoted in logs and messages is cut to this many characters.
+SPOKEN_TEXT_SHOWN = 40
+
+
+def describe_target(call: OutboundCall) -> str:
+    """``flow SG_...`` or ``spoken message 'nightly_billing failed...'``, for logs and errors."""
+    if call.message is None:
+        return f"flow {call.flow_id}"
+    return f"spoken message {_shortened(call.message.text)!r}"
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= SPOKEN_TEXT_SHOWN else text[: SPOKEN_TEXT_SHOWN - 3] + "..."
 
 
 def encode_target(flow_id: str) -> str:
@@ -247,7 +321,7 @@ def encode_outbound_form(call: OutboundCall) -> dict[str, str]:
     """The form fields of ``POST /v1/<SID>/voice/outbound``, in the seed's order."""
     # Numbers go out whole, never with ``prefix``: the seed allows either, and whole
     # numbers make what Kaleyra dials, what the call log shows and what we compare one.
-    form = {"to": ",".join(call.to), "bridge": call.bridge, "target": encode_target(call.flow_id)}
+    form = {"to": ",".join(call.to), "bridge": call.bridge, "target": target_of(call)}
     optional: dict[str, Any] = {
         "retry": call.retry,
         "time": format_time(call.time) if call.time is not None else None,
@@ -270,6 +344,9 @@ def redacted_summary(form: Mapping[str, str]) -> str:
     """What was sent, short and safe for logs: numbers counted, no headers."""
     numbers = [n for n in form.get("to", "").split(",") if n]
     shown = ", ".join(numbers[:3]) + (f" and {len(numbers) - 3} more" if len(numbers) > 3 else "")
+    spoken = decode_message_target(form.get("target", "")) if form.get("target") else None
+    if spoken is not None:
+        return f"to=[{shown}] bridge={form.get('bridge')} message={_shortened(spoken.text)!r}"
     flows = decode_target(form.get("target", "")) if form.get("target") else []
     return f"to=[{shown}] bridge={form.get('bridge')} flow={','.join(flows)}"
 
@@ -404,6 +481,8 @@ class Submission:
     submitted_at: str
     correlation_token: str | None = None
     call_ids: list[str] = field(default_factory=list)
+    #: ``SpokenMessage.as_dict()`` of a spoken call, else None (``message`` is Kaleyra's answer).
+    spoken: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -420,6 +499,7 @@ def submission_from(call: OutboundCall, reply: Reply) -> Submission:
         submitted_at=utc_now_iso(),
         correlation_token=call.correlation_token,
         call_ids=call_ids(reply.data),
+        spoken=call.message.as_dict() if call.message is not None else None,
     )
 
 

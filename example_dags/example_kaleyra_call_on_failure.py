@@ -1,8 +1,9 @@
-"""Phone the on-call engineer when a pipeline fails.
+"""Phone the on-call engineer when a pipeline fails, and say what failed.
 
 The ``load`` task fails on purpose; its ``on_failure_callback`` asks Kaleyra to call the
-on-call number and play a Flow Builder flow, with the failing DAG and task in ``custom``.
-The defaults match the local simulator (``python -m airflow_provider_kaleyra.simulator``).
+on-call number and speak the failing DAG, task and run (text-to-speech: no Flow Builder
+flow is needed). The defaults match the local simulator
+(``python -m airflow_provider_kaleyra.simulator``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier
 call_on_call_engineer = KaleyraCallNotifier(
     to="+918830907001",  # the on-call phone, E.164
     bridge="+6531651234",  # the account's DID the call comes from
-    flow_id="SG_8b37a0d3-1c97-47ac-99a5-380969XXXXb",  # a published Flow Builder flow
-    custom="{{ dag.dag_id }} failed at {{ ti.task_id }}",
+    message="Airflow alert. {{ dag.dag_id }} failed at task {{ ti.task_id }}, run {{ run_id }}.",
+    language="en-US",
+    speed="slow",  # an alert heard at night: slowly
     retry=2,  # Kaleyra rings twice more if nobody answers
     # optional: kaleyra_conn_id="kaleyra_default", prefix="+91", raise_on_failure=False
 )

@@ -220,10 +220,9 @@ class KaleyraHook(BaseHook):
     def send_submit(self, prepared: PreparedCall) -> wire.Submission:
         """Send a prepared outbound request; sent again only where ``retry`` proves it safe."""
         call = prepared.call
-        self.log.debug("Triggering Kaleyra flow %s: %s", call.flow_id, prepared.summary)
-        reply = self._exchange(
-            prepared.request, action=f"trigger flow {call.flow_id}", idempotent=False, sent=prepared.summary
-        )
+        target = wire.describe_target(call)
+        self.log.debug("Triggering Kaleyra %s: %s", target, prepared.summary)
+        reply = self._exchange(prepared.request, action=f"trigger {target}", idempotent=False, sent=prepared.summary)
         return wire.submission_from(call, reply)
 
     def submit(self, call: wire.OutboundCall) -> wire.Submission:

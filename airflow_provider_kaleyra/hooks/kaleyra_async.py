@@ -147,8 +147,9 @@ class KaleyraAsyncHook(BaseHook):
             data=form,
             headers={"Content-Type": wire.FORM_CONTENT_TYPE},
         )
-        self.log.debug("Triggering Kaleyra flow %s: %s", call.flow_id, sent)
-        reply = await self._exchange(request, action=f"trigger flow {call.flow_id}", idempotent=False, sent=sent)
+        target = wire.describe_target(call)
+        self.log.debug("Triggering Kaleyra %s: %s", target, sent)
+        reply = await self._exchange(request, action=f"trigger {target}", idempotent=False, sent=sent)
         return wire.submission_from(call, reply)
 
     async def call_logs(

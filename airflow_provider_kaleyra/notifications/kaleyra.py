@@ -63,7 +63,7 @@ def notification_correlation_token(context: Mapping[str, Any]) -> str:
 
 
 class KaleyraCallNotifier(BaseNotifier):
-    """Place a Kaleyra outbound call that plays a Flow Builder flow, from an Airflow callback.
+    """Place a Kaleyra outbound call that plays a Flow Builder flow or speaks a text, from a callback.
 
     .. code-block:: python
 
@@ -79,7 +79,12 @@ class KaleyraCallNotifier(BaseNotifier):
 
     :param to: who is called: one E.164 number, a list, or a comma-separated string; all
         of them are dialled at once.
-    :param flow_id: the Flow ID of the published Flow Builder flow the callee hears.
+    :param flow_id: the Flow ID of the published Flow Builder flow the callee hears; give
+        either ``flow_id`` or ``message``.
+    :param message: a text Kaleyra speaks to the callee (text-to-speech, no flow needed),
+        e.g. ``"{{ dag.dag_id }} failed at {{ ti.task_id }}"``.
+    :param language: the language and region of ``message`` (``en-US`` by default).
+    :param speed: ``slow``, ``medium`` (default) or ``fast``.
     :param bridge: the account's DID the call comes from, E.164.
     :param kaleyra_conn_id: the Airflow connection of type ``kaleyra``.
     :param custom: data attached to the call (a string, sent under ``"text"``, or a
@@ -91,14 +96,27 @@ class KaleyraCallNotifier(BaseNotifier):
     :param context: the callback context; Airflow passes it to Deadline Alert callbacks.
     """
 
-    template_fields: Sequence[str] = ("to", "flow_id", "bridge", "custom", "prefix", "kaleyra_conn_id")
+    template_fields: Sequence[str] = (
+        "to",
+        "flow_id",
+        "message",
+        "language",
+        "speed",
+        "bridge",
+        "custom",
+        "prefix",
+        "kaleyra_conn_id",
+    )
 
     def __init__(
         self,
         *,
         to: str | Sequence[str],
-        flow_id: str,
         bridge: str,
+        flow_id: str | None = None,
+        message: str | None = None,
+        language: str | None = None,
+        speed: str | None = None,
         kaleyra_conn_id: str = DEFAULT_CONN_ID,
         custom: str | dict[str, Any] | None = None,
         prefix: str | None = None,
@@ -109,6 +127,11 @@ class KaleyraCallNotifier(BaseNotifier):
         super().__init__(context=context)
         self.to = to
         self.flow_id = flow_id
+        self.message = message
+        self.language = language
+        self.speed = speed
+        if (flow_id is None) == (message is None):
+            validation.check_flow_or_message(flow_id, message)  # neither or both: wrong however rendered
         self.bridge = bridge
         self.kaleyra_conn_id = kaleyra_conn_id
         self.custom = custom
@@ -139,6 +162,9 @@ class KaleyraCallNotifier(BaseNotifier):
             to=self.to,
             bridge=self.bridge,
             flow_id=self.flow_id,
+            message=self.message,
+            language=self.language,
+            speed=self.speed,
             prefix=self.prefix,
             retry=self.retry,
             custom=self.custom,
@@ -176,7 +202,8 @@ class KaleyraCallNotifier(BaseNotifier):
             self._placed()
 
     def _placed(self) -> None:
-        self.log.info("Kaleyra accepted the call to %s with flow %s", self.to, self.flow_id)
+        what = f"flow {self.flow_id}" if self.message is None else "a spoken message"
+        self.log.info("Kaleyra accepted the call to %s with %s", self.to, what)
 
     def _failed(self, error: Exception) -> None:
         """Log why the call was not placed (or may not have been); raise it only if asked to."""

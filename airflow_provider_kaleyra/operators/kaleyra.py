@@ -55,6 +55,7 @@ def submission_record(
         "numbers_in_xcom": whole,
         "bridge": calls[0].bridge,
         "flow_id": calls[0].flow_id,
+        "spoken": calls[0].message.as_dict() if calls[0].message is not None else None,
         "country_code": callees.country_code,
         "submitted_at": min(e.submitted_at or e.since for e in entries),
         "correlation_token": calls[0].correlation_token,
@@ -83,13 +84,13 @@ def task_correlation_token(context: Context) -> str:
 
 
 class KaleyraOutboundCallOperator(BaseOperator):
-    """Call one or more numbers and play them a published Kaleyra Flow Builder flow.
+    """Call one or more numbers and play them a published Kaleyra Flow Builder flow, or speak a text.
 
     Everything is validated before the first request; more than 100 numbers are sent
     as batches of at most 100, each at most once across all tries of the task
     instance (see ``campaign``). The return value (XCom) has one shape whatever
     ``wait_for_completion`` is: the submission record (:func:`submission_record`: what
-    Kaleyra accepted, ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id``,
+    Kaleyra accepted, ``code``, ``message``, ``numbers``, ``bridge``, ``flow_id`` or ``spoken``,
     ``submitted_at`` (UTC), ``correlation_token``, one entry per request in ``batches``)
     plus ``outcomes``: the outcome table when the task waited, else None. The record is
     also under the XCom key ``submission`` (pushed before any wait), and the outcome
@@ -100,6 +101,11 @@ class KaleyraOutboundCallOperator(BaseOperator):
         A number given twice, in any spelling, is dialled once.
     :param bridge: the account's DID the calls come from, E.164.
     :param flow_id: the Flow ID copied from Flow Builder's "Existing Flows"; exactly one.
+        Give either ``flow_id`` or ``message``.
+    :param message: a text Kaleyra speaks to the callees instead of running a flow
+        (text-to-speech; no Flow Builder flow needed).
+    :param language: the language and region of ``message`` (``en-US`` by default).
+    :param speed: how fast ``message`` is spoken: ``slow``, ``medium`` (default) or ``fast``.
     :param kaleyra_conn_id: the Airflow connection of type ``kaleyra``.
     :param prefix: the country code of national numbers in ``to`` (``"+91"``); the
         provider applies it and sends whole E.164 numbers.
@@ -137,6 +143,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
         "to",
         "bridge",
         "flow_id",
+        "message",
+        "language",
+        "speed",
         "prefix",
         "time",
         "custom",
@@ -152,7 +161,10 @@ class KaleyraOutboundCallOperator(BaseOperator):
         *,
         to: str | Sequence[str],
         bridge: str,
-        flow_id: str,
+        flow_id: str | None = None,
+        message: str | None = None,
+        language: str | None = None,
+        speed: str | None = None,
         kaleyra_conn_id: str = DEFAULT_CONN_ID,
         prefix: str | None = None,
         retry: int | None = None,
@@ -180,6 +192,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.to = to
         self.bridge = bridge
         self.flow_id = flow_id
+        self.message = message
+        self.language = language
+        self.speed = speed
         self.kaleyra_conn_id = kaleyra_conn_id
         self.prefix = prefix
         self.retry = retry
@@ -201,6 +216,11 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.min_success_ratio = min_success_ratio
         self.max_failed = max_failed
+        if (flow_id is None) == (message is None):
+            from airflow_provider_kaleyra import validation
+
+            # Neither, or both: wrong in every rendering, so the DAG file fails to parse.
+            validation.check_flow_or_message(flow_id, message)
         if wait_for_completion:
             # Not templated: a bad value fails here, long before anyone is dialled.
             self._policy()
@@ -245,6 +265,9 @@ class KaleyraOutboundCallOperator(BaseOperator):
             to=self.to,
             bridge=self.bridge,
             flow_id=self.flow_id,
+            message=self.message,
+            language=self.language,
+            speed=self.speed,
             prefix=self.prefix,
             retry=self.retry,
             time=self.time,
@@ -272,8 +295,8 @@ class KaleyraOutboundCallOperator(BaseOperator):
             )
         record = self._submit_campaign(context, calls, callees, max_active)
         self.log.info(
-            "Kaleyra accepted flow %s for %d number(s) from %s",
-            record["flow_id"],
+            "Kaleyra accepted %s for %d number(s) from %s",
+            wire.describe_target(calls[0]),
             record["numbers_count"],
             record["bridge"],
         )

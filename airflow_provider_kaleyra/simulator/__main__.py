@@ -56,7 +56,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NUMBER=STATUS",
-        help="how calls to NUMBER end, e.g. +918830907001=BUSY (repeatable; see simulator/calls.py)",
+        help=(
+            "how calls to NUMBER end, e.g. +918830907001=BUSY, or =ANSWER@3 to ring 3 s first "
+            "(repeatable; see simulator/calls.py)"
+        ),
     )
     parser.add_argument(
         "--flow-outcome",

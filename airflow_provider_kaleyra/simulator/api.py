@@ -38,9 +38,9 @@ class KaleyraApi:
         call = validate(fields, self.state.can_bridge)
         if isinstance(call, Invalid):
             return messages.invalid_parameters(call.errors)
-        echo = {"to": call.to, "target": messages.target_echo(call.flow_id), "bridge": call.bridge}
+        echo = {"to": call.to, "target": messages.target_echo(call.flow_id, call.message), "bridge": call.bridge}
         dials = dials_for(
-            sid=sid, numbers=call.numbers, flow_id=call.flow_id, bridge=call.bridge, form=fields
+            sid=sid, numbers=call.numbers, flow_id=call.flow_id, bridge=call.bridge, form=fields, message=call.message
         )
         if not self.state.accept(call.flow_id, dials):
             # Kaleyra's sample failure: ``data`` becomes a list, ``error`` a scalar.

@@ -45,7 +45,7 @@ def styled_record(call: CallState, style: CallLogStyle) -> dict[str, Any]:
     """One call, with the style's field names, numbers, times, flow id and ``custom``."""
     dial = call.dial
     to, bridge = styled_number(dial.number, style), styled_number(dial.bridge, style)
-    flow_id: str | int = numeric_flow_id(dial.flow_id) if style.numeric_flow_id else dial.flow_id
+    flow_id: str | int = numeric_flow_id(dial.flow_id) if style.numeric_flow_id and dial.flow_id else dial.flow_id
     started = styled_time(dial.time, style)
     if style.fields == "placeholders":
         record: dict[str, Any] = {

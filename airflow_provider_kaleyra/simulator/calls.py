@@ -12,6 +12,9 @@ How a call ends is scripted, in this order of precedence:
    ``POST /_simulator/outcomes``;
 3. the **rule** on the number's last two digits (:data:`LAST_TWO_DIGITS`); any other
    number is answered. A number ending in ``99`` never ends: it rings forever.
+
+A scripted status may say how long the call rings first: ``ANSWER@3`` rings three seconds,
+then is answered (a callee who picks up late, after an escalation's answer window, say).
 """
 
 from __future__ import annotations
@@ -71,6 +74,21 @@ def scripted_status(number: str, outcomes: Mapping[str, str]) -> str | None:
     return LAST_TWO_DIGITS.get(digits[-2:], ANSWER)
 
 
+#: Between a scripted status and its ring time: ``ANSWER@3``.
+RING_TIME_MARK = "@"
+
+
+def ring_time(scripted: str, default: float) -> tuple[str, float]:
+    """``("ANSWER", 3.0)`` from ``ANSWER@3``; a status without a ring time rings ``default`` seconds."""
+    status, mark, seconds = scripted.partition(RING_TIME_MARK)
+    if not mark:
+        return scripted, default
+    try:
+        return status, max(0.0, float(seconds))
+    except ValueError:
+        return scripted, default
+
+
 def answered_duration(number: str) -> int:
     """A deterministic talk time for answered calls: 20 s plus three per last digit."""
     last = phone.digits(number)[-1:]
@@ -126,8 +144,11 @@ class CallScript:
             return CallState(dial, QUEUED, 0)
         with self._lock:
             final = self.flow_outcomes.get(dial.flow_id) or scripted_status(dial.number, self.outcomes)
-        if final is None or elapsed < self.queue_seconds + self.ring_seconds:
+        ring_seconds = self.ring_seconds
+        if final is not None:
+            final, ring_seconds = ring_time(final, ring_seconds)
+        if final is None or elapsed < self.queue_seconds + ring_seconds:
             return CallState(dial, RINGING, 0)
         duration = answered_duration(dial.number) if final == ANSWER else 0
-        ended = accepted + dt.timedelta(seconds=self.queue_seconds + self.ring_seconds + duration)
+        ended = accepted + dt.timedelta(seconds=self.queue_seconds + ring_seconds + duration)
         return CallState(dial, final, duration, ended.isoformat(timespec="milliseconds"))

@@ -57,6 +57,8 @@ class Dial:
     timeout: str | None
     delay: str | None
     interval: str | None
+    #: ``SpokenMessage.as_dict()`` when the request spoke a text instead of running a flow.
+    spoken: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +83,7 @@ def dials_for(
     bridge: str,
     form: Mapping[str, str],
     now: dt.datetime | None = None,
+    message: wire.SpokenMessage | None = None,
 ) -> list[Dial]:
     """The entries one accepted request adds, sharing a request id and a timestamp."""
     request_id = str(uuid.uuid4())
@@ -98,6 +101,7 @@ def dials_for(
             time=accepted_at,
             custom=custom,
             correlation_token=correlation_token_in(custom),
+            spoken=message.as_dict() if message is not None else None,
             **optional,
         )
         for number in numbers

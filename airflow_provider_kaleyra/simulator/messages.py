@@ -60,8 +60,11 @@ def kaleyra(code: str, message: str, data: Any, error: Any) -> Response:
     return Response.json(info.http_status if info else 200, envelope(code, message, data, error))
 
 
-def target_echo(flow_id: str) -> list[dict[str, list[str]]]:
-    """``target`` as Kaleyra echoes it, whatever spelling was sent."""
+def target_echo(flow_id: str, message: wire.SpokenMessage | None = None) -> list[dict[str, Any]]:
+    """``target`` as Kaleyra echoes it, whatever spelling was sent (ASSUMPTION: a spoken
+    message is echoed as sent, like a flow)."""
+    if message is not None:
+        return [{"message": message.as_dict()}]
     return [{"ivr": [flow_id]}]
 
 

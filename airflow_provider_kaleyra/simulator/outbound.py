@@ -28,7 +28,9 @@ class ValidRequest:
     #: The numbers to dial, in full international form.
     numbers: tuple[str, ...]
     bridge: str
+    #: Empty when the request speaks ``message`` instead of running a flow.
     flow_id: str
+    message: wire.SpokenMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,24 @@ def _check_bridge(bridge: str | None, can_bridge: Callable[[str], bool]) -> str 
     return None
 
 
+def _check_message(message: wire.SpokenMessage) -> str | None:
+    """The text-to-speech form, checked as strictly as ``wire`` assumes Kaleyra does."""
+    if not message.text.strip():
+        return "the message text is empty"
+    if len(message.text) > wire.MAX_SPOKEN_TEXT_CHARS:
+        return f"the message text is {len(message.text)} characters; at most {wire.MAX_SPOKEN_TEXT_CHARS}"
+    if not wire.SPEECH_LANGUAGE.fullmatch(message.language):
+        return f"unknown message language {message.language!r}"
+    if message.speed not in wire.SPEECH_SPEEDS:
+        return f"unknown message speed {message.speed!r}; expected {', '.join(wire.SPEECH_SPEEDS)}"
+    return None
+
+
 def _check_target(target: str | None) -> tuple[str | None, str | None]:
     if not target or not target.strip():
         return None, "is required"
+    if wire.decode_message_target(target) is not None:
+        return "", None  # a spoken message: no flow
     try:
         flow_ids = wire.decode_target(target)
     except ValueError:
@@ -117,6 +134,9 @@ def validate(fields: Mapping[str, str], can_bridge: Callable[[str], bool]) -> Va
     if problem:
         errors["bridge"] = problem
     flow_id, problem = _check_target(fields.get("target"))
+    message = wire.decode_message_target(fields.get("target") or "")
+    if message is not None:
+        problem = _check_message(message)
     if problem:
         errors["target"] = problem
     callback = fields.get("callback")
@@ -126,4 +146,4 @@ def validate(fields: Mapping[str, str], can_bridge: Callable[[str], bool]) -> Va
             errors["callback"] = problem
     if errors or flow_id is None:
         return Invalid(errors)
-    return ValidRequest(fields["to"], numbers, fields["bridge"], flow_id)
+    return ValidRequest(fields["to"], numbers, fields["bridge"], flow_id, message)

@@ -96,9 +96,9 @@ class SimulatorState:
     # ------------------------------------------------------------------ dials
 
     def accept(self, flow_id: str, dials: list[Dial]) -> bool:
-        """Record ``dials`` if ``flow_id`` is published, atomically with that check."""
+        """Record ``dials`` if ``flow_id`` is published (or empty: a spoken message), atomically with that check."""
         with self._lock:
-            if flow_id not in self._flows:
+            if flow_id and flow_id not in self._flows:
                 return False
             self.ledger.record(dials)
             return True

@@ -32,6 +32,7 @@ NEEDED_DAGS = (
     "kaleyra_wait_until_deadline",
     "kaleyra_notify_task_failure",
     "kaleyra_notify_in_dag_processor",
+    "kaleyra_escalation",
 )
 
 

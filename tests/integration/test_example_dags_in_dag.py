@@ -84,14 +84,6 @@ def test_the_sensor_example_waits_for_the_calls_the_first_task_placed(simulator:
     assert [simulator.dials_to(n) for n in (ANSWERED, BUSY)] == [1, 1]
 
 
-def test_the_call_on_failure_example_phones_the_on_call_engineer_once(simulator: KaleyraSimulator) -> None:
-    result = run_dag("kaleyra_examples.py", "example_kaleyra_call_on_failure")
-    assert result.task("load").state == "failed"
-    [dial] = simulator.ledger()
-    assert dial["number"] == "+918830907001"
-    assert json.loads(dial["custom"])["text"] == "example_kaleyra_call_on_failure failed at load"
-
-
 def test_the_deadline_alert_example_places_the_call_its_callback_describes(simulator: KaleyraSimulator) -> None:
     example = runpy.run_path(str(Path(__file__).parents[2] / "example_dags" / "example_kaleyra_deadline_alert.py"))
     callback = example["late_run_alert"].callback
@@ -120,3 +112,15 @@ def test_ds_in_custom_fails_a_run_without_a_logical_date_before_anyone_is_dialle
     dated = dag.test(run_conf=conf)  # dag.test() gives its run a logical date: the pitfall hides
     assert str(dated.state) == "success"
     assert simulator.dials_to(ANSWERED) == 1
+
+
+def test_the_escalation_example_pages_the_rota_after_a_failed_critical_task(simulator: KaleyraSimulator) -> None:
+    result = run_dag("kaleyra_examples.py", "example_kaleyra_escalation")
+
+    assert (result.task("load").state, result.task("publish").state) == ("failed", "success")
+    page = result.task("page_on_call")
+    assert page.state == "success"
+    assert (page.xcom["answered_step"], page.xcom["answered_by"]) == (2, "+918830907002")
+    assert [s["ended"] for s in page.xcom["steps"]] == ["unanswered", "answered"]
+    dialled = ["+918830907191", "+918830907002", "+918830907003", "+918830907004"]
+    assert [simulator.dials_to(n) for n in dialled] == [1, 1, 1, 0]

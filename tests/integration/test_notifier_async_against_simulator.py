@@ -50,13 +50,13 @@ def test_refusal_over_http_is_raised_only_when_asked(kaleyra_connection: Kaleyra
     assert kaleyra_connection.ledger() == []
 
 
-def airflow_callback_trigger(kwargs: dict[str, Any]) -> Any:
+def airflow_callback_trigger(kwargs: dict[str, Any], notifier: str = NOTIFIER) -> Any:
     """The trigger Airflow's triggerer runs for a Deadline Alert's AsyncCallback."""
     try:  # Airflow 3.2+: callbacks have their own trigger, which passes context only if accepted
         from airflow.triggers.callback import CallbackTrigger
     except ImportError:  # Airflow 3.1: always passes context to the callable
         from airflow.triggers.deadline import DeadlineCallbackTrigger as CallbackTrigger  # type: ignore[no-redef]
-    return CallbackTrigger(callback_path=NOTIFIER, callback_kwargs={**kwargs, "context": DEADLINE_CONTEXT})
+    return CallbackTrigger(callback_path=notifier, callback_kwargs={**kwargs, "context": DEADLINE_CONTEXT})
 
 
 async def trigger_events(trigger: Any) -> list[dict[str, Any]]:

@@ -47,6 +47,7 @@ def test_example_dags_parse_without_db_queries_or_connection_lookups(monkeypatch
         "example_kaleyra_redial_unanswered",
         "example_kaleyra_call_status_sensor",
         "example_kaleyra_deadline_alert",
+        "example_kaleyra_escalation",
     } <= set(bag.dag_ids)
     assert queries == []
 
@@ -65,7 +66,8 @@ def test_call_on_failure_example_shape() -> None:
     [callback] = dag.get_task("load").on_failure_callback
     assert isinstance(callback, KaleyraCallNotifier)
     assert callback.to == "+918830907001"
-    assert callback.custom == "{{ dag.dag_id }} failed at {{ ti.task_id }}"
+    assert callback.flow_id is None  # spoken: no Flow Builder flow needed
+    assert callback.message == "Airflow alert. {{ dag.dag_id }} failed at task {{ ti.task_id }}, run {{ run_id }}."
 
 
 def test_redial_example_shape() -> None:
@@ -77,3 +79,12 @@ def test_redial_example_shape() -> None:
     assert redial.upstream_task_ids == {"unanswered"}
     assert redial.task_type == "KaleyraOutboundCallOperator"
     assert redial.expand_input.value["to"] is not None  # mapped over the numbers to call again
+
+
+def test_escalation_example_shape() -> None:
+    dag = dagbag(EXAMPLES).dags["example_kaleyra_escalation"]
+    page = dag.get_task("page_on_call")
+    assert page.task_type == "KaleyraEscalationOperator"
+    assert page.trigger_rule == "one_failed"
+    assert page.upstream_task_ids == {"load", "publish"}
+    assert page.deferrable is True

@@ -89,5 +89,7 @@ def test_notifier_is_registered_and_importable() -> None:
     from airflow.providers_manager import ProvidersManager
 
     path = "airflow_provider_kaleyra.notifications.kaleyra.KaleyraCallNotifier"
-    assert get_provider_info()["notifications"] == [path]
+    escalation = "airflow_provider_kaleyra.notifications.escalation.KaleyraEscalationNotifier"
+    assert get_provider_info()["notifications"] == [path, escalation]
     assert path in ProvidersManager().notification
+    assert escalation in ProvidersManager().notification

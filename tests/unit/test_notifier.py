@@ -94,6 +94,9 @@ def test_template_fields() -> None:
     assert set(KaleyraCallNotifier.template_fields) == {
         "to",
         "flow_id",
+        "message",
+        "language",
+        "speed",
         "bridge",
         "custom",
         "prefix",
