@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra import call_logs, correlation, numbers, outcomes, validation, waiting, wire
 from airflow_provider_kaleyra.call_logs import StatusCategory
-from airflow_provider_kaleyra.exceptions import KaleyraInputError, KaleyraPermanentError
+from airflow_provider_kaleyra.exceptions import KaleyraInputError, KaleyraNobodyAnsweredError, KaleyraPermanentError
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.batch_state import BatchStore
@@ -32,10 +32,6 @@ ANSWERED, UNANSWERED, WINDOW_PASSED = "answered", "unanswered", "window_passed"
 STEP_ENDED = "step_ended"
 #: The answer window of a step when none is given: long enough for a phone to ring out.
 DEFAULT_ANSWER_WINDOW = 120.0
-
-
-class KaleyraNobodyAnsweredError(KaleyraPermanentError):
-    """Every step of the chain was called and nobody answered; a retry would not call again."""
 
 
 # --------------------------------------------------------------------------- the chain

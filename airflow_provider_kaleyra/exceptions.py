@@ -99,6 +99,10 @@ class KaleyraFlowBrokenError(KaleyraPermanentError):
     """Kaleyra ended calls with a configuration status (flow or bridge broken): no retry helps."""
 
 
+class KaleyraNobodyAnsweredError(KaleyraPermanentError):
+    """Every step of an escalation chain was called and nobody answered; a retry would not call again."""
+
+
 def error_for_reply(reply: Reply, *, action: str, sent: str | None = None) -> KaleyraError:
     """The exception for a Kaleyra answer that is not success."""
     text = f"Kaleyra refused to {action}: {reply.explain()}"

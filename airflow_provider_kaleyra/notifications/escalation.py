@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
-from airflow_provider_kaleyra import escalation, validation
+from airflow_provider_kaleyra import escalation, validation, wire
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraOutcomeUnknownError
 from airflow_provider_kaleyra.notifications.kaleyra import _can_make_template_env, notification_correlation_token
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_kaleyra import wire
 
 
 class KaleyraEscalationNotifier(BaseNotifier):
@@ -143,7 +142,8 @@ class KaleyraEscalationNotifier(BaseNotifier):
 
     async def escalate(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """Dial each step and wait for it; the escalation's summary (as the operator's XCom)."""
-        from airflow_provider_kaleyra import wire
+        # Deferred: the hooks and the trigger's module are needed only when a callback runs,
+        # never when a DAG file that builds this notifier is parsed.
         from airflow_provider_kaleyra.hooks.kaleyra_async import KaleyraAsyncHook
         from airflow_provider_kaleyra.triggers.escalation import await_step
 

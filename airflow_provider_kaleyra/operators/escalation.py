@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_kaleyra import batch_state, escalation, validation
+from airflow_provider_kaleyra.campaign import Campaign
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
+from airflow_provider_kaleyra.exceptions import KaleyraError
+from airflow_provider_kaleyra.operators.kaleyra import task_correlation_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -40,8 +44,6 @@ def wait_sync(
     wait: StepWait, fetch: Callable[..., CallLogListing], log: Any, *, sleep: Callable[[float], Any] = time.sleep
 ) -> dict[str, Any]:
     """Poll on this worker until the step ends; the same events as ``KaleyraEscalationTrigger``."""
-    from airflow_provider_kaleyra.exceptions import KaleyraError
-
     failed_polls = 0
     while True:
         read: CallLogListing | BaseException
@@ -135,8 +137,6 @@ class KaleyraEscalationOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_kaleyra import escalation, validation
-
         self.chain = chain
         self.bridge = bridge
         self.flow_id = flow_id
@@ -159,6 +159,7 @@ class KaleyraEscalationOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> KaleyraHook:
+        # Deferred, as in the outbound operator: parsing a DAG file never needs the hook.
         from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 
         return KaleyraHook(self.kaleyra_conn_id)
@@ -167,9 +168,6 @@ class KaleyraEscalationOperator(BaseOperator):
 
     def _plan(self, context: Context) -> _Plan:
         """Everything checked, every step's requests built: before the first dial, and on every resume."""
-        from airflow_provider_kaleyra import batch_state, escalation
-        from airflow_provider_kaleyra.operators.kaleyra import task_correlation_token
-
         chain = escalation.check_chain(
             self.chain, prefix=self.prefix, answer_window=self.answer_window, answered_statuses=self.answered_statuses
         )
@@ -178,8 +176,6 @@ class KaleyraEscalationOperator(BaseOperator):
         return _Plan(chain, calls, batch_state.store_for(context, token))
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kaleyra import escalation
-
         plan = self._plan(context)
         done = escalation.stored_outcomes(plan.store, len(plan.chain.steps))
         if done:
@@ -188,8 +184,6 @@ class KaleyraEscalationOperator(BaseOperator):
 
     def step_ended(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resumed after a step's wait in the triggerer: keep its outcome, then the next step or the end."""
-        from airflow_provider_kaleyra import escalation
-
         plan = self._plan(context)
         done = escalation.stored_outcomes(plan.store, len(plan.chain.steps))
         outcome = escalation.outcome_of(event)
@@ -198,8 +192,6 @@ class KaleyraEscalationOperator(BaseOperator):
         return self._carry_on(context, plan, done)
 
     def _carry_on(self, context: Context, plan: _Plan, done: list[StepOutcome]) -> dict[str, Any]:
-        from airflow_provider_kaleyra import escalation
-
         while (index := escalation.next_step(done, len(plan.chain.steps))) is not None:
             wait = self._dial(context, plan, index, done)
             if self.deferrable:
@@ -219,9 +211,6 @@ class KaleyraEscalationOperator(BaseOperator):
 
     def _dial(self, context: Context, plan: _Plan, index: int, done: list[StepOutcome]) -> StepWait:
         """Dial one step at most once (an earlier try's accepted batches are reused); the wait for it."""
-        from airflow_provider_kaleyra import escalation
-        from airflow_provider_kaleyra.campaign import Campaign
-
         step, calls, total = plan.chain.steps[index], plan.calls[index], len(plan.chain.steps)
         called = ", ".join(step.numbers)
         self.log.info("Escalation step %d/%d: calling %s (answer window %.0fs)", index + 1, total, called, step.window)
@@ -247,16 +236,12 @@ class KaleyraEscalationOperator(BaseOperator):
 
     def _keep(self, context: Context, plan: _Plan, outcome: StepOutcome, done: list[StepOutcome]) -> StepOutcome:
         """Store how a step ended before anything else is dialled, and say it."""
-        from airflow_provider_kaleyra import escalation
-
         plan.store.set(escalation.outcome_key(outcome.step - 1), outcome.as_dict())
         self.log.info("%s", outcome.describe(len(plan.chain.steps)))
         self._push(context, escalation.summary(plan.chain, [*done, outcome]))
         return outcome
 
     def _finish(self, context: Context, plan: _Plan, done: list[StepOutcome]) -> dict[str, Any]:
-        from airflow_provider_kaleyra import escalation
-
         result = escalation.summary(plan.chain, done)
         self._push(context, result)
         if result["answered"]:

@@ -217,8 +217,6 @@ class KaleyraOutboundCallOperator(BaseOperator):
         self.min_success_ratio = min_success_ratio
         self.max_failed = max_failed
         if (flow_id is None) == (message is None):
-            from airflow_provider_kaleyra import validation
-
             # Neither, or both: wrong in every rendering, so the DAG file fails to parse.
             validation.check_flow_or_message(flow_id, message)
         if wait_for_completion:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_kaleyra.escalation import KaleyraNobodyAnsweredError
+from airflow_provider_kaleyra.exceptions import KaleyraNobodyAnsweredError
 from airflow_provider_kaleyra.notifications.escalation import KaleyraEscalationNotifier
 from airflow_provider_kaleyra.simulator import SECOND_BRIDGE
 
