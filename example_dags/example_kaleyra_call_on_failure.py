@@ -8,7 +8,7 @@ The defaults match the local simulator (``python -m airflow_provider_kaleyra.sim
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
-from airflow_provider_kaleyra._compat import default_deferrable
+from airflow_provider_kaleyra._compat import BaseSensorOperator, PokeReturnValue, default_deferrable
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable, Sequence
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kaleyra.outcomes import OutcomePolicy
     from airflow_provider_kaleyra.waiting import Wait
