@@ -38,9 +38,13 @@ from airflow.providers.common.compat.sdk import (  # noqa: E402
     PokeReturnValue,
     Variable,
     conf,
-    mask_secret,
 )
 from airflow.providers.common.compat.sdk import BaseNotifier as _AirflowBaseNotifier  # noqa: E402
+
+try:  # Airflow 3 (common-compat has the name only from 1.22.0, which needs Python 3.11+)
+    from airflow.sdk.log import mask_secret
+except ImportError:  # Airflow 2.11
+    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef,unused-ignore]
 
 # The trigger base classes kept their Airflow 2 home in every release (common-compat has no name for them).
 from airflow.triggers.base import BaseTrigger, TriggerEvent  # noqa: E402
