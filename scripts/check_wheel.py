@@ -1,9 +1,11 @@
 """Install the built wheel as a user would, on an Airflow that is already there, and use it.
 
-    python3 scripts/check_wheel.py [2.11 3.0 ...]      (default: 2.11 3.0)
+    python3 scripts/check_wheel.py [SERIES[@DATE] ...]    (default: 2.11@2025-05-21 3.0@2025-08-29)
 
 For each Airflow series: builds ``dist/*.whl`` (``uv build``), makes a fresh venv with
-``apache-airflow==<series>.*`` and nothing else, installs the wheel into it, and checks
+``apache-airflow==<series>.*`` and nothing else (resolved as PyPI stood on DATE when
+given: an Airflow 3.0 resolved against today's PyPI cannot start a task, and Airflow's
+constraint files are what users install it with), installs the wheel into it, and checks
 that Airflow's version did not change, that ``airflow providers hooks`` lists the
 Kaleyra hook, and (``--inside``, run by that venv's python) that a DAG written the
 version-neutral way (``from airflow import DAG``) places one call, waits for it in a
@@ -80,12 +82,14 @@ def inside() -> int:
 
 
 def check(series: str, wheel: Path) -> None:
+    series, _, as_of = series.partition("@")
     venv = Path(tempfile.mkdtemp(prefix=f"kaleyra-wheel-{series}-")) / "venv"
     python = venv / "bin" / "python"
     env = dict(os.environ, UV_NO_PROGRESS="1")
     subprocess.run([str(UV), "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env)
     install = [str(UV), "pip", "install", "-q", "--python", str(python)]
-    subprocess.run([*install, f"apache-airflow=={series}.*"], check=True, env=env)
+    dated = ["--exclude-newer", as_of] if as_of else []
+    subprocess.run([*install, f"apache-airflow=={series}.*", *dated], check=True, env=env)
     version = [str(python), "-c", "import importlib.metadata as m; print(m.version('apache-airflow'))"]
     before = subprocess.run(version, check=True, capture_output=True, text=True).stdout.strip()
     subprocess.run([*install, str(wheel)], check=True, env=env)
@@ -116,7 +120,7 @@ def main(argv: list[str]) -> int:
     dist = Path(tempfile.mkdtemp(prefix="kaleyra-dist-"))
     subprocess.run([str(UV), "build", "-q", "--wheel", "--out-dir", str(dist), str(ROOT)], check=True)
     [wheel] = dist.glob("*.whl")
-    for series in argv or ["2.11", "3.0"]:
+    for series in argv or ["2.11@2025-05-21", "3.0@2025-08-29"]:
         check(series, wheel)
     print("wheel check: OK")
     return 0

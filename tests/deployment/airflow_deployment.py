@@ -3,8 +3,9 @@
 The components run as separate processes (as users run them), with the embedded
 defaults: SQLite, LocalExecutor, AIRFLOW_HOME in a temporary folder, free ports. On
 Airflow 2.11 the API server is the webserver (REST API v1, basic auth, the
-Flask-AppBuilder UI) and the executor the SequentialExecutor (2.11 refuses the
-LocalExecutor on SQLite); the DAG processor runs standalone there too. The
+Flask-AppBuilder UI), the executor the SequentialExecutor and the DAG processor
+the scheduler's own (2.11 refuses the LocalExecutor and a standalone DAG processor
+on SQLite). The
 dags folder holds copies of the example DAGs and the test DAGs. Every process is
 started in its own process group and stopped, with all it spawned, by :meth:`stop`.
 """
@@ -34,7 +35,8 @@ DAG_SOURCES = (REPO / "example_dags", REPO / "tests" / "integration" / "dags")
 USERNAME = "admin"
 PASSWORD = "kaleyra-deployment-test"  # a throw-away password of a throw-away deployment
 AIRFLOW_2 = AIRFLOW_RELEASE < (3, 0)
-COMPONENTS = ("webserver" if AIRFLOW_2 else "api-server", "scheduler", "dag-processor", "triggerer")
+AIRFLOW_3_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("webserver", "scheduler", "triggerer") if AIRFLOW_2 else AIRFLOW_3_COMPONENTS
 
 
 def free_port() -> int:
@@ -117,7 +119,6 @@ def deployment_env(home: Path, port: int) -> dict[str, str]:
                 "AIRFLOW__WEBSERVER__SECRET_KEY": "kaleyra-deployment-test-secret-key",
                 "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
                 "AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT": "True",
-                "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
                 "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
             }

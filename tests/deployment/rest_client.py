@@ -89,6 +89,8 @@ class AirflowClient:
             return False
         health = response.json()
         parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        if self.api_version == 1:  # Airflow 2.11's DAG processor runs inside the scheduler
+            parts = parts[:3]
         return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
     # ------------------------------------------------------------------ resources
