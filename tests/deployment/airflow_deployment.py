@@ -107,6 +107,8 @@ def deployment_env(home: Path, port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "NO_COLOR": "1",
+        # Airflow 2.11's executor starts each task as `airflow tasks run ...`: this venv's airflow.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     if AIRFLOW_2:
         settings.update(
