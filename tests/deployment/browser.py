@@ -259,4 +259,4 @@ class FabUi:
         [save] = [b for b in form.find_elements(By.CSS_SELECTOR, "[type=submit]") if "Save" in b.get_attribute("value")
                   + b.text]  # fmt: skip
         save.click()
-        wait_for("the connection list after Save", lambda: "/connection/list" in self.driver.current_url)
+        wait_for("the page after Save", lambda: "/connection/add" not in self.driver.current_url)
