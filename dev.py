@@ -51,19 +51,21 @@ AIRFLOW_3_1 = Env(".venv-3.1", "apache-airflow==3.1.0", as_of="2025-10-05")
 PYTHONS = [Env(f".venv-py{v}", NEWEST_AIRFLOW, python=v) for v in ("3.10", "3.12", "3.13")]
 ENVS = [LATEST, AIRFLOW_2_11, AIRFLOW_3_0, AIRFLOW_3_1, *PYTHONS]
 
-UNIT_INTEGRATION = ["pytest", "-m", "not deployment"]
-DEPLOYMENT = ["pytest", "-m", "deployment"]
+PYTEST = ["python", "-m", "pytest"]  # `python -m`: no script shebangs to go stale
+UNIT = [*PYTEST, "tests/unit"]
+UNIT_INTEGRATION = [*PYTEST, "-m", "not deployment"]
+DEPLOYMENT = [*PYTEST, "-m", "deployment"]
 # One line per step: (name, environment, command run with the environment's bin first on PATH).
 STEPS = [
-    ("ruff", LATEST, ["ruff", "check", *LINT_DIRS]),
-    ("mypy", LATEST, ["mypy"]),
+    ("ruff", LATEST, ["python", "-m", "ruff", "check", *LINT_DIRS]),
+    ("mypy", LATEST, ["python", "-m", "mypy"]),
     ("unit+integration, Airflow 3.3", LATEST, UNIT_INTEGRATION),
     ("unit+integration, Airflow 2.11.0", AIRFLOW_2_11, UNIT_INTEGRATION),
     ("unit+integration, Airflow 3.0.6", AIRFLOW_3_0, UNIT_INTEGRATION),
-    ("unit, Airflow 3.1.0", AIRFLOW_3_1, ["pytest", "tests/unit"]),  # integration there: ~10 min more
+    ("unit, Airflow 3.1.0", AIRFLOW_3_1, UNIT),  # its integration suite would add ~7 min
     ("deployment+browser, Airflow 3.3", LATEST, DEPLOYMENT),
     ("deployment+browser, Airflow 2.11.0", AIRFLOW_2_11, DEPLOYMENT),
-    *((f"unit, Python {e.python}", e, ["pytest", "tests/unit"]) for e in PYTHONS),
+    *((f"unit, Python {e.python}", e, UNIT) for e in PYTHONS),
 ]
 
 
@@ -131,7 +133,7 @@ def install_browser() -> int:
 
 def test(pytest_args: list[str]) -> int:
     started = time.monotonic()
-    steps = [(f"pytest, {e.dir}", e, ["pytest", *pytest_args]) for e in ENVS[:4]] if pytest_args else STEPS
+    steps = [(f"pytest, {e.dir}", e, [*PYTEST, *pytest_args]) for e in ENVS[:4]] if pytest_args else STEPS
     envs = list(dict.fromkeys(env for _, env, _ in steps))
     with ThreadPoolExecutor(max_workers=1) as pool:
         browser = pool.submit(install_browser)

@@ -33,7 +33,8 @@ def airflow(*args: str, **kwargs: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ.copy(),
+        # Plain, unwrapped tracebacks (Airflow 3.0 prints them with rich): messages stay whole lines.
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "1000"},
         start_new_session=True,  # the kill reaches the whole process group
         **kwargs,  # type: ignore[call-overload]
     )
