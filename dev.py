@@ -1,538 +1,179 @@
 #!/usr/bin/env python3
-"""Developer entry point. Standard library only; run it with the machine's python3.
+"""Developer entry point; standard library only, run with the machine's python3.
 
-    python3 dev.py bootstrap [latest|lowest ...] [--force]
-    python3 dev.py test [extra pytest args]
-    python3 dev.py demo [--verbose]
-    python3 dev.py browser
-    python3 dev.py docs
+    python3 dev.py demo [--verbose]     the example DAG against the local simulator (.venv)
+    python3 dev.py test [pytest args]   every step of STEPS; with pytest args, only pytest
+                                        with those args, once per Airflow environment
+    python3 dev.py docs                 the documentation site, in docs/_build/html (.venv)
+    python3 dev.py bootstrap            make or refresh every environment of ENVS
 
-bootstrap  creates or refreshes the virtual environments inside the repo:
-             .venv         newest apache-airflow 3.3.x  (lint, type check, tests, demo)
-             .venv-lowest  apache-airflow 3.1.0, the lowest version pyproject.toml claims
-           Each gets uv (installed with pip) and then the project, editable, with its
-           `dev` extra. A stamp file in each venv records what was installed; when
-           pyproject.toml and the pins are unchanged the install is skipped.
-test       bootstraps both venvs and installs the browser (see below), then runs ruff,
-           mypy and pytest in .venv and pytest in .venv-lowest. pytest runs twice per venv:
-           the tests without a deployment (`-m "not deployment"`: unit and integration),
-           then the deployment tests (`-m deployment`: a real Airflow with API server,
-           scheduler, DAG processor and triggerer, and the UI in headless Chromium). With
-           extra pytest args, one pytest run per venv gets exactly those args instead.
-           Every step runs even if an earlier one failed; a summary table with the
-           seconds of each part follows and the exit code is non-zero if any step failed.
-           pytest's "no tests collected" (exit code 5) is a failure. Each pytest run gets
-           its own fresh temporary directory (removed afterwards) as AIRFLOW_HOME and
-           KALEYRA_TEST_AIRFLOW_HOME (the one tests/conftest.py reads).
-browser    installs Debian's chromium, chromium-driver and fonts-liberation with apt-get
-           when /usr/bin/chromium, /usr/bin/chromedriver or the fonts are missing (needs
-           root, or password-less sudo; skipped when all are there). `test` does this
-           itself, in parallel with the venv bootstrap.
-docs       bootstraps .venv and runs scripts/build_docs.py (the site in docs/_build/html);
-           `test` also runs it and scripts/check_dist.py (wheel, sdist, twine check).
-demo       bootstraps .venv and runs scripts/demo.py in it (extra args go to the script,
-           e.g. --verbose).
-
-Environment knobs:
-  DEV_KEEP_AIRFLOW_HOME=1   keep the temporary AIRFLOW_HOME directories of the pytest runs
+Environments are made with uv (installed into .venv with pip) and refreshed by
+`uv pip install` on every run, which does nothing when everything is installed already.
+An environment with `as_of` resolves as PyPI stood that day (uv --exclude-newer), i.e.
+the way a user's install of that Airflow looks; only this provider's own dependency
+common-compat comes as of today, as it would for a user adding the provider later.
 """
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-PACKAGE = "airflow_provider_kaleyra"
-LINT_DIRS = ("airflow_provider_kaleyra", "tests", "example_dags", "scripts", "benchmarks")
-
-# The browser the UI tests drive (Debian packages; Selenium is pointed at these paths).
-# Installed without "recommends" (mesa, udev, printing, ...); a font is named explicitly
-# so that screenshots kept from failed tests show text.
-BROWSER_FILES = (
-    Path("/usr/bin/chromium"),
-    Path("/usr/bin/chromedriver"),
-    Path("/usr/share/fonts/truetype/liberation"),
-)
-BROWSER_PACKAGES = ("chromium", "chromium-driver", "fonts-liberation")
-
-# Bump when the way a venv is built changes, so that existing stamps go stale.
-RECIPE = "1"
+LINT_DIRS = ["airflow_provider_kaleyra", "tests", "example_dags", "scripts", "benchmarks", "docs"]
+NEWEST_AIRFLOW = "apache-airflow>=3.3,<3.4"
+COMMON_COMPAT = "apache-airflow-providers-common-compat"
 
 
 @dataclass(frozen=True)
-class Venv:
-    key: str
-    dirname: str
-    requirements: tuple[str, ...]
-    # uv --exclude-newer: resolve as if PyPI had nothing published after this date.
-    # apache-airflow 3.1.0 pins few of its dependencies' upper bounds, so resolving it
-    # against today's PyPI pulls releases it does not work with (structlog, ...).
-    exclude_newer: str | None = None
-
-    @property
-    def path(self) -> Path:
-        return ROOT / self.dirname
-
-    @property
-    def python(self) -> Path:
-        return self.path / "bin" / "python"
+class Env:
+    dir: str
+    airflow: str
+    as_of: str | None = None  # uv --exclude-newer: the day after that Airflow's release
+    python: str = "3"  # "3" is the python3 running dev.py; "3.12" a python3.12 found on PATH or in pyenv
 
     @property
     def bin(self) -> Path:
-        return self.path / "bin"
-
-    @property
-    def stamp(self) -> Path:
-        return self.path / ".dev-bootstrap-stamp"
+        return ROOT / self.dir / "bin"
 
 
-LATEST = Venv("latest", ".venv", ("apache-airflow>=3.3,<3.4",))
-LOWEST = Venv("lowest", ".venv-lowest", ("apache-airflow==3.1.0",), exclude_newer="2025-10-05")
-VENVS = {v.key: v for v in (LATEST, LOWEST)}
+LATEST = Env(".venv", NEWEST_AIRFLOW)
+AIRFLOW_2_11 = Env(".venv-2.11", "apache-airflow==2.11.0", as_of="2025-05-21")
+AIRFLOW_3_0 = Env(".venv-3.0", "apache-airflow==3.0.6", as_of="2025-08-29")
+AIRFLOW_3_1 = Env(".venv-3.1", "apache-airflow==3.1.0", as_of="2025-10-05")
+PYTHONS = [Env(f".venv-py{v}", NEWEST_AIRFLOW, python=v) for v in ("3.10", "3.12", "3.13")]
+ENVS = [LATEST, AIRFLOW_2_11, AIRFLOW_3_0, AIRFLOW_3_1, *PYTHONS]
 
-_print_lock = threading.Lock()
-
-
-def say(msg: str) -> None:
-    with _print_lock:
-        print(f"[dev] {msg}", flush=True)
-
-
-class StepError(Exception):
-    def __init__(self, message: str, output: str = "") -> None:
-        super().__init__(message)
-        self.output = output
-
-
-def run_captured(cmd: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
-    """Run a command with its output captured; raise StepError carrying the output on failure."""
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            check=False,
-        )
-    except OSError as exc:
-        raise StepError(f"could not run {cmd[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        raise StepError(f"command failed (exit {proc.returncode}): {' '.join(cmd)}", proc.stdout)
-    return proc.stdout
+PYTEST = ["python", "-m", "pytest"]  # `python -m`: no script shebangs to go stale
+UNIT = [*PYTEST, "tests/unit"]
+UNIT_INTEGRATION = [*PYTEST, "-m", "not deployment"]
+DEPLOYMENT = [*PYTEST, "-m", "deployment"]
+# One line per step: (name, environment, command run with the environment's bin first on PATH).
+STEPS = [
+    ("ruff", LATEST, ["python", "-m", "ruff", "check", *LINT_DIRS]),
+    ("mypy", LATEST, ["python", "-m", "mypy"]),
+    ("docs: sphinx -W, internal links", LATEST, ["python", "scripts/build_docs.py"]),
+    ("dist: wheel, sdist, twine check, LICENSE", LATEST, ["python", "scripts/check_dist.py"]),
+    ("unit+integration, Airflow 3.3", LATEST, UNIT_INTEGRATION),
+    ("unit+integration, Airflow 2.11.0", AIRFLOW_2_11, UNIT_INTEGRATION),
+    ("unit+integration, Airflow 3.0.6", AIRFLOW_3_0, UNIT_INTEGRATION),
+    ("unit, Airflow 3.1.0", AIRFLOW_3_1, UNIT),  # its integration suite would add ~7 min
+    ("deployment+browser, Airflow 3.3", LATEST, DEPLOYMENT),
+    ("deployment+browser, Airflow 2.11.0", AIRFLOW_2_11, DEPLOYMENT),
+    *((f"unit, Python {e.python}", e, UNIT) for e in PYTHONS),
+]
 
 
-def venv_env(venv: Venv, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a process running "inside" the venv (as if it were activated)."""
-    env = dict(os.environ)
-    env.pop("PYTHONHOME", None)
-    env["VIRTUAL_ENV"] = str(venv.path)
-    env["PATH"] = f"{venv.bin}{os.pathsep}{env.get('PATH', '')}"
-    if extra:
-        env.update(extra)
-    return env
+def find_python(version: str) -> str | None:
+    """``python3.12``: from pyenv's versions, else from PATH; one that runs (pyenv's shims may not)."""
+    if version == "3":
+        return sys.executable
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    installed = sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python{version}"))
+    candidates = [*installed, shutil.which(f"python{version}")]
+    runs = (c for c in candidates if c and not subprocess.call([c, "-c", ""], stderr=subprocess.DEVNULL))
+    return next(runs, None)
 
 
-# ----------------------------------------------------------------------------- bootstrap
+def run(cmd: list[str], env: Env | None = None, extra: dict[str, str] | None = None, **kwargs: object) -> int:
+    environ = dict(os.environ, UV_NO_PROGRESS="1", **(extra or {}))
+    if env is not None:
+        environ.update(VIRTUAL_ENV=str(env.bin.parent), PATH=f"{env.bin}{os.pathsep}{environ['PATH']}")
+    return subprocess.call(cmd, cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, **kwargs)  # type: ignore[arg-type]
 
 
-def stamp_digest(venv: Venv) -> str:
-    h = hashlib.sha256()
-    h.update(f"recipe={RECIPE}\n".encode())
-    h.update(f"python={sys.version_info[:3]}\n".encode())
-    h.update(f"requirements={list(venv.requirements)}\n".encode())
-    h.update(f"exclude_newer={venv.exclude_newer}\n".encode())
-    h.update((ROOT / "pyproject.toml").read_bytes())
-    return h.hexdigest()
+def make(env: Env) -> str | None:
+    """Create or refresh one environment; the reason it failed, or None."""
+    python = find_python(env.python)
+    if python is None:
+        return f"no python{env.python} on PATH or in pyenv"
+    uv = str(LATEST.bin / "uv")
+    if not (env.bin / "python").exists():
+        made = run([uv, "venv", "-q", "--no-python-downloads", "--python", python, str(env.bin.parent)])
+        if made:
+            return f"uv venv exited {made}"
+    cmd = [uv, "pip", "install", "-q", "--python", str(env.bin / "python"), "-e", ".[dev]", env.airflow]
+    if env.as_of:
+        # No date limit ("2100-01-01") for common-compat, the one dependency a user adds with this provider.
+        cmd += ["--exclude-newer", env.as_of, "--exclude-newer-package", f"{COMMON_COMPAT}=2100-01-01"]
+    installed = run(cmd)
+    return f"uv pip install exited {installed}" if installed else None
 
 
-def editable_ok(venv: Venv) -> tuple[bool, str]:
-    """Does the venv import the package from this repo? Checked without importing it."""
-    code = (
-        "import importlib.util, importlib.metadata as m\n"
-        f"s = importlib.util.find_spec({PACKAGE!r})\n"
-        "locs = list(s.submodule_search_locations or []) if s else []\n"
-        "print(locs[0] if locs else '')\n"
-        "print(m.version('apache-airflow'))\n"
+def bootstrap(envs: list[Env]) -> dict[Env, str | None]:
+    made = (LATEST.bin / "uv").exists() or not (
+        run([sys.executable, "-m", "venv", str(LATEST.bin.parent)])
+        or run([str(LATEST.bin / "python"), "-m", "pip", "install", "-q", "uv"])
     )
-    try:
-        # Run from inside the venv directory so the current directory cannot mask the install.
-        out = run_captured([str(venv.python), "-c", code], cwd=venv.path, env=venv_env(venv))
-    except StepError:
-        return False, ""
-    lines = out.strip().splitlines()
-    if len(lines) < 2:
-        return False, ""
-    location, airflow_version = lines[-2], lines[-1]
-    return Path(location).resolve() == (ROOT / PACKAGE).resolve(), airflow_version
+    if not made:
+        sys.exit("[dev] could not make .venv with uv in it (python3 -m venv, then pip install uv)")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = dict(zip(envs, pool.map(make, envs), strict=True))
+    for env, failure in failures.items():
+        print(f"[dev] {env.dir} ({env.airflow}, Python {env.python}): {failure or 'ready'}", flush=True)
+    return failures
 
 
-def python_works(venv: Venv) -> bool:
-    if not venv.python.exists():
-        return False
-    try:
-        run_captured([str(venv.python), "-c", "import sys"], cwd=ROOT)
-    except StepError:
-        return False
-    return True
-
-
-def bootstrap_one(venv: Venv, force: bool = False) -> None:
-    t0 = time.monotonic()
-    name = venv.dirname
-    if not python_works(venv):
-        if venv.path.exists():
-            say(f"{name}: its python does not run; recreating it")
-            shutil.rmtree(venv.path)
-        say(f"{name}: creating virtual environment")
-        run_captured([sys.executable, "-m", "venv", str(venv.path)])
-
-    digest = stamp_digest(venv)
-    current = venv.stamp.read_text().strip() if venv.stamp.exists() else ""
-    if not force and current == digest:
-        ok, airflow_version = editable_ok(venv)
-        if ok:
-            say(f"{name}: up to date (apache-airflow {airflow_version}), {time.monotonic() - t0:.1f}s")
-            return
-        say(f"{name}: stamp matches but {PACKAGE} is not imported from this repo; reinstalling")
-
-    venv.stamp.unlink(missing_ok=True)
-    uv = venv.bin / "uv"
-    if not uv.exists():
-        say(f"{name}: installing uv with pip")
-        run_captured([str(venv.python), "-m", "pip", "install", "--quiet", "uv"], env=venv_env(venv))
-
-    what = " ".join(venv.requirements)
-    if venv.exclude_newer:
-        what += f", PyPI as of {venv.exclude_newer}"
-    say(f"{name}: installing -e .[dev] + {what}")
-    cmd = [str(uv), "pip", "install", "--python", str(venv.python), "-e", ".[dev]", *venv.requirements]
-    if venv.exclude_newer:
-        cmd += ["--exclude-newer", venv.exclude_newer]
-    env = venv_env(venv, {"UV_NO_PROGRESS": "1", "NO_COLOR": "1"})
-    run_captured(cmd, env=env)
-
-    ok, airflow_version = editable_ok(venv)
-    if not ok:
-        raise StepError(f"{name}: after installing, {PACKAGE} is still not imported from {ROOT}")
-    venv.stamp.write_text(digest + "\n")
-    say(f"{name}: ready (apache-airflow {airflow_version}), {time.monotonic() - t0:.1f}s")
-
-
-def bootstrap(venvs: list[Venv], force: bool = False) -> dict[str, tuple[float, str | None]]:
-    """Bootstrap the venvs in parallel. Returns {dirname: (seconds, error or None)}."""
-
-    def task(v: Venv) -> tuple[float, str | None]:
-        t0 = time.monotonic()
-        try:
-            bootstrap_one(v, force=force)
-        except StepError as exc:
-            with _print_lock:
-                print(f"[dev] {v.dirname}: FAILED: {exc}", flush=True)
-                if exc.output:
-                    print(f"----- output of the failing command ({v.dirname}) -----", flush=True)
-                    print(exc.output.rstrip(), flush=True)
-                    print("-----", flush=True)
-            return time.monotonic() - t0, str(exc)
-        return time.monotonic() - t0, None
-
-    with ThreadPoolExecutor(max_workers=len(venvs)) as pool:
-        results = list(pool.map(task, venvs))
-    return {v.dirname: r for v, r in zip(venvs, results, strict=True)}
-
-
-# ----------------------------------------------------------------------------- browser
-
-
-def browser_installed() -> bool:
-    return all(p.exists() and os.access(p, os.X_OK) for p in BROWSER_FILES)
-
-
-def install_browser() -> str:
-    """Install chromium and chromium-driver with apt-get unless both are there.
-
-    Idempotent: with both binaries present nothing runs. Returns what it did.
-    """
-    if browser_installed():
-        return "already installed"
-    if shutil.which("apt-get") is None:
-        raise StepError(f"no apt-get here: install {' and '.join(BROWSER_PACKAGES)} by hand")
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            raise StepError(f"apt-get needs root: run as root or install {' '.join(BROWSER_PACKAGES)}")
-        prefix = ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    say(f"browser: apt-get install {' '.join(BROWSER_PACKAGES)}")
-    run_captured([*prefix, "apt-get", "update"], env=env)
-    run_captured(
-        [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *BROWSER_PACKAGES], env=env
+def install_browser() -> int:
+    """Debian's chromium and chromedriver (the browser tests drive them), when missing."""
+    if all(Path(p).exists() for p in ("/usr/bin/chromium", "/usr/bin/chromedriver")):
+        return 0
+    packages = ["chromium", "chromium-driver", "fonts-liberation"]  # the font: screenshots show text
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    quiet = {"stdout": subprocess.DEVNULL}
+    return run([*sudo, "apt-get", "update"], **quiet) or run(
+        [*sudo, "apt-get", "install", "-y", "--no-install-recommends", *packages], **quiet
     )
-    if not browser_installed():
-        raise StepError(f"apt-get ran but one of {', '.join(map(str, BROWSER_FILES))} is still missing")
-    return "installed with apt-get"
 
 
-def browser_step() -> tuple[float, str | None, str]:
-    """Run install_browser, timed. Returns (seconds, error or None, what it did)."""
-    t0 = time.monotonic()
-    try:
-        done = install_browser()
-    except StepError as exc:
-        with _print_lock:
-            print(f"[dev] browser: FAILED: {exc}", flush=True)
-            if exc.output:
-                print(exc.output.rstrip()[-4000:], flush=True)
-        return time.monotonic() - t0, str(exc), ""
-    say(f"browser: {done}")
-    return time.monotonic() - t0, None, done
-
-
-# ----------------------------------------------------------------------------- test
-
-
-@dataclass
-class Step:
-    name: str
-    seconds: float = 0.0
-    status: str = "ok"  # ok | FAILED | skipped
-    note: str = ""
-
-
-@dataclass
-class Tally:
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    runs: list[str] = field(default_factory=list)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<body>no tests ran|\d+ \w+(?:, \d+ \w+)*) in [\d.]+s(?: \([^)]*\))?\s*=*$")
-_PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)")
-
-
-def run_streamed(cmd: list[str], *, env: dict[str, str]) -> tuple[int, str]:
-    """Run a command with its output passed through live; also return the output."""
-    sys.stdout.flush()
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert proc.stdout is not None
-    chunks: list[bytes] = []
-    out = sys.stdout.buffer
-    while True:
-        chunk = os.read(proc.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        out.write(chunk)
-        out.flush()
-    rc = proc.wait()
-    return rc, b"".join(chunks).decode("utf-8", errors="replace")
-
-
-def pytest_counts(output: str) -> dict[str, int] | None:
-    for line in reversed(_ANSI.sub("", output).splitlines()):
-        m = _PYTEST_SUMMARY.match(line.strip())
-        if m:
-            counts: dict[str, int] = {}
-            for n, kind in _PYTEST_COUNT.findall(m.group("body")):
-                kind = {"error": "errors", "warning": "warnings"}.get(kind, kind)
-                counts[kind] = counts.get(kind, 0) + int(n)
-            return counts
-    return None
-
-
-def banner(title: str) -> None:
-    print(f"\n[dev] ===== {title} =====", flush=True)
-
-
-def run_step(
-    steps: list[Step],
-    name: str,
-    cmd: list[str],
-    venv: Venv,
-    extra_env: dict[str, str] | None = None,
-    tally: Tally | None = None,
-) -> None:
-    banner(f"{name}: {' '.join(cmd[2:] if cmd[1:2] == ['-m'] else cmd)}")
-    step = Step(name)
-    t0 = time.monotonic()
-    try:
-        rc, output = run_streamed(cmd, env=venv_env(venv, extra_env))
-    except OSError as exc:
-        rc, output = 127, ""
-        print(f"[dev] could not run {cmd[0]}: {exc}", flush=True)
-    step.seconds = time.monotonic() - t0
-    if rc != 0:
-        step.status = "FAILED"
-        step.note = "no tests collected (exit 5)" if (tally is not None and rc == 5) else f"exit {rc}"
-    if tally is not None:
-        counts = pytest_counts(output)
-        if counts is not None:
-            tally.passed += counts.get("passed", 0) + counts.get("xpassed", 0)
-            tally.failed += counts.get("failed", 0) + counts.get("errors", 0)
-            tally.skipped += counts.get("skipped", 0) + counts.get("xfailed", 0)
-            summary = ", ".join(f"{v} {k}" for k, v in counts.items() if k not in ("warnings",))
-            step.note = "; ".join(part for part in (summary, step.note) if part)
-        elif rc == 0:
-            step.status, step.note = "FAILED", "no pytest summary line found"
-    steps.append(step)
-
-
-def run_pytest(steps: list[Step], name: str, venv: Venv, args: list[str], tally: Tally) -> None:
-    home = tempfile.mkdtemp(prefix=f"airflow-home-{venv.key}-")
-    try:
-        # tests/conftest.py takes its AIRFLOW_HOME from KALEYRA_TEST_AIRFLOW_HOME; set both.
-        env = {"AIRFLOW_HOME": home, "KALEYRA_TEST_AIRFLOW_HOME": home}
-        run_step(steps, name, [str(venv.python), "-m", "pytest", *args], venv, env, tally=tally)
-    finally:
-        if os.environ.get("DEV_KEEP_AIRFLOW_HOME") == "1":
-            print(f"[dev] kept AIRFLOW_HOME {home}", flush=True)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
-
-
-def print_summary(steps: list[Step], total: float | None = None) -> None:
-    width = max(len(s.name) for s in steps)
-    print("\n[dev] ===== summary =====", flush=True)
-    print(f"  {'step':<{width}}  {'seconds':>8}  result", flush=True)
-    for s in steps:
-        note = f"  ({s.note})" if s.note else ""
-        print(f"  {s.name:<{width}}  {s.seconds:8.1f}  {s.status}{note}", flush=True)
-    if total is not None:
-        # The bootstrap steps and the browser install overlap, so this is less than the column's sum.
-        print(f"  {'total (wall clock)':<{width}}  {total:8.1f}", flush=True)
-
-
-#: The two parts of the suite, each its own pytest run (and its own line in the summary).
-SUITE_PARTS = (
-    ("unit+integration", ["-m", "not deployment"]),
-    ("deployment+browser", ["-m", "deployment"]),
-)
-
-
-def cmd_test(pytest_args: list[str]) -> int:
+def test(pytest_args: list[str]) -> int:
     started = time.monotonic()
-    steps: list[Step] = []
-    # The venvs and the browser install in parallel: all three mostly wait on the network.
+    steps = [(f"pytest, {e.dir}", e, [*PYTEST, *pytest_args]) for e in ENVS[:4]] if pytest_args else STEPS
+    envs = list(dict.fromkeys(env for _, env, _ in steps))
     with ThreadPoolExecutor(max_workers=1) as pool:
-        browser_future = pool.submit(browser_step)
-        results = bootstrap([LATEST, LOWEST])
-        browser_seconds, browser_error, browser_done = browser_future.result()
-    for v in (LATEST, LOWEST):
-        seconds, error = results[v.dirname]
-        steps.append(Step(f"bootstrap {v.dirname}", seconds, "FAILED" if error else "ok"))
-    steps.append(Step("browser install", browser_seconds, "FAILED" if browser_error else "ok", browser_done))
-    latest_ok = results[LATEST.dirname][1] is None
-    lowest_ok = results[LOWEST.dirname][1] is None
-    tally = Tally()
-    # With explicit pytest args the caller chooses the tests: one run with exactly those.
-    parts = [("", pytest_args)] if pytest_args else list(SUITE_PARTS)
-
-    def pytest_steps(venv: Venv) -> None:
-        for label, args in parts:
-            name = f"pytest {label} ({venv.dirname})" if label else f"pytest ({venv.dirname})"
-            run_pytest(steps, name, venv, args, tally)
-
-    def skipped(venv: Venv) -> list[Step]:
-        return [
-            Step(f"pytest {label} ({venv.dirname})" if label else f"pytest ({venv.dirname})", status="skipped",
-                 note="bootstrap failed")
-            for label, _ in parts
-        ]
-
-    py = str(LATEST.python)
-    lint_dirs = [d for d in LINT_DIRS if (ROOT / d).is_dir()]
-    if latest_ok:
-        run_step(steps, "ruff (.venv)", [py, "-m", "ruff", "check", *lint_dirs], LATEST)
-        run_step(steps, "mypy (.venv)", [py, "-m", "mypy"], LATEST)
-        run_step(steps, "docs (.venv)", [py, str(ROOT / "scripts" / "build_docs.py")], LATEST)
-        run_step(steps, "dist (.venv)", [py, str(ROOT / "scripts" / "check_dist.py")], LATEST)
-        pytest_steps(LATEST)
-    else:
-        steps += [Step(n, status="skipped", note="bootstrap failed") for n in ("ruff (.venv)", "mypy (.venv)")]
-        steps += skipped(LATEST)
-    if lowest_ok:
-        pytest_steps(LOWEST)
-    else:
-        steps += skipped(LOWEST)
-
-    print_summary(steps, total=time.monotonic() - started)
-    failed = [s for s in steps if s.status != "ok"]
-    # One closing line with the test counts of all pytest runs together.
-    line = f"tests: {tally.passed} passed, {tally.failed} failed"
-    if tally.skipped:
-        line += f", {tally.skipped} skipped"
-    print(line, flush=True)
-    if failed:
-        print(f"[dev] FAILED steps: {', '.join(s.name for s in failed)}", flush=True)
-        return 1
-    return 0
-
-
-# ----------------------------------------------------------------------------- main
-
-
-def cmd_bootstrap(args: list[str]) -> int:
-    force = "--force" in args
-    names = [a for a in args if a != "--force"] or list(VENVS)
-    unknown = [n for n in names if n not in VENVS]
-    if unknown:
-        print(f"unknown venv {unknown}; choose from {list(VENVS)}", file=sys.stderr)
-        return 2
-    results = bootstrap([VENVS[n] for n in names], force=force)
-    return 1 if any(err for _, err in results.values()) else 0
-
-
-def cmd_demo(args: list[str]) -> int:
-    if bootstrap([LATEST])[LATEST.dirname][1] is not None:
-        return 1
-    banner("demo: scripts/demo.py")
-    sys.stdout.flush()
-    cmd = [str(LATEST.python), str(ROOT / "scripts" / "demo.py"), *args]
-    return subprocess.call(cmd, cwd=ROOT, env=venv_env(LATEST))
+        browser = pool.submit(install_browser)
+        failures = bootstrap(envs)
+        results = [("bootstrap and browser install", time.monotonic() - started, browser.result())]
+    for name, env, cmd in steps:
+        if failures[env]:
+            results.append((name, 0.0, f"skipped: {failures[env]}"))
+            continue
+        print(f"\n[dev] ===== {name}: {' '.join(cmd)}", flush=True)
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="airflow-home-") as home:  # tests/conftest.py reads it
+            code = run(cmd, env, {"AIRFLOW_HOME": home, "KALEYRA_TEST_AIRFLOW_HOME": home})
+        results.append((name, time.monotonic() - t0, code))
+    print("\n[dev] ===== summary (seconds, exit code)", flush=True)
+    for name, seconds, code in results:
+        print(f"  {seconds:7.1f}  {code!s:<4} {name}", flush=True)
+    print(f"  {time.monotonic() - started:7.1f}  total", flush=True)
+    # A missing interpreter is a printed note, not a failure; any other non-zero result is.
+    return int(any(code != 0 and not str(code).startswith("skipped: no python") for _, _, code in results))
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(__doc__)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if rest[:1] == ["--"]:
-        rest = rest[1:]
-    if command == "bootstrap":
-        return cmd_bootstrap(rest)
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "test":
-        return cmd_test(rest)
+        return test(rest)
+    if command == "bootstrap":
+        return int(any(bootstrap(ENVS).values()))
     if command == "demo":
-        return cmd_demo(rest)
+        if bootstrap([LATEST])[LATEST]:
+            return 1
+        return run(["python", "scripts/demo.py", *rest], LATEST)
     if command == "docs":
-        ok = bootstrap([LATEST])[LATEST.dirname][1] is None
-        return subprocess.call([str(LATEST.python), str(ROOT / "scripts" / "build_docs.py")], cwd=ROOT) if ok else 1
-    if command == "browser":
-        return 1 if browser_step()[1] else 0
-    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
-    return 2
+        return 1 if bootstrap([LATEST])[LATEST] else run(["python", "scripts/build_docs.py"], LATEST)
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.exit(main(sys.argv[1:]))

@@ -18,12 +18,13 @@ behind both Airflow stores is not meant for concurrent use).
 
 from __future__ import annotations
 
-import datetime
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_kaleyra._compat import get_json_variable, never_expire, set_variable_or_raise
+
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 #: Key of the campaign header: fingerprint and number of batches.
 CAMPAIGN_KEY = "kaleyra_campaign"
@@ -93,10 +94,7 @@ class VariableStore:
 
     def _load(self) -> dict[str, Any]:
         if self._values is None:
-            # Deferred like every Airflow runtime call here: only Airflow < 3.3 reads Variables.
-            from airflow.sdk import Variable
-
-            stored = Variable.get(self.name, default=None, deserialize_json=True)
+            stored = get_json_variable(self.name)
             self._values = stored if isinstance(stored, dict) else {}
         return self._values
 
@@ -106,36 +104,11 @@ class VariableStore:
     def set(self, key: str, value: Any) -> None:
         values = self._load()
         values[key] = {k: v for k, v in value.items() if k != "numbers"} if isinstance(value, dict) else value
-        put_variable(
+        set_variable_or_raise(
             self.name,
             json.dumps(values, separators=(",", ":")),
             "Kaleyra calls already placed by this task instance; deleting it allows re-dialling",
         )
-
-
-def put_variable(key: str, value: str, description: str) -> None:
-    """Write a Variable and raise if the API server did not store it.
-
-    ``Variable.set`` logs and swallows a failed write; here a failure must stop the
-    campaign before the POST it was meant to protect.
-    """
-    try:
-        from airflow.sdk.execution_time.context import _set_variable
-    except ImportError:  # pragma: no cover - present on every Airflow this fallback serves
-        from airflow.sdk import Variable
-
-        Variable.set(key, value, description)
-        return
-    _set_variable(key, value, description)
-
-
-def never_expire() -> datetime.timedelta:
-    """Airflow's own marker (3.3 compares by identity); its value where Airflow has none."""
-    try:
-        from airflow.sdk.execution_time.context import NEVER_EXPIRE
-    except ImportError:  # an accessor without Airflow 3.3, e.g. a test double
-        return datetime.timedelta.max
-    return NEVER_EXPIRE
 
 
 def store_for(context: Context, correlation_token: str) -> BatchStore:

@@ -19,7 +19,7 @@ from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.exceptions import KaleyraConnectionConfigError
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
 CONN_TYPE = "kaleyra"
 DEFAULT_CONN_ID = "kaleyra_default"

@@ -9,7 +9,7 @@ flow is needed). The defaults match the local simulator
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier
 

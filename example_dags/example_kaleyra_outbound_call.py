@@ -10,7 +10,7 @@ a number ending in 90 is busy.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
 

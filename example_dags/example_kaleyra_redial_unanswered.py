@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.providers.common.compat.sdk import DAG, Param, TriggerRule, task
 
 from airflow_provider_kaleyra.operators.kaleyra import OUTCOMES_XCOM_KEY, KaleyraOutboundCallOperator
 

@@ -8,10 +8,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
-from airflow.sdk import BaseHook
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_kaleyra import __version__, call_logs, validation, wire
+from airflow_provider_kaleyra._compat import BaseHook, mask_secret
 from airflow_provider_kaleyra.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -131,12 +131,7 @@ class KaleyraHook(BaseHook):
     @cached_property
     def settings(self) -> KaleyraSettings:
         settings = settings_from_connection(self.get_connection(self.kaleyra_conn_id))
-        try:
-            from airflow.sdk.log import mask_secret
-
-            mask_secret(settings.api_key)
-        except ImportError:  # pragma: no cover - every supported Airflow has it
-            pass
+        mask_secret(settings.api_key)
         return settings
 
     @cached_property

@@ -11,9 +11,9 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from airflow.sdk import BaseHook
 
 from airflow_provider_kaleyra import call_logs, wire
+from airflow_provider_kaleyra._compat import BaseHook, get_async_connection
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID, KaleyraSettings, settings_from_connection
 from airflow_provider_kaleyra.hooks.kaleyra import USER_AGENT, note_listing
 from airflow_provider_kaleyra.retry import DEFAULT_RETRY_POLICY, Exchange, RetryPolicy, TryOutcome
@@ -61,7 +61,7 @@ class KaleyraAsyncHook(BaseHook):
     async def settings(self) -> KaleyraSettings:
         if self._settings is None:
             try:
-                conn = await self.aget_connection(self.kaleyra_conn_id)
+                conn = await get_async_connection(self.kaleyra_conn_id, hook=self)
             except ImportError:
                 # Airflow 3.1 answers aget_connection only inside a task or the
                 # triggerer; elsewhere (a test, a script) the sync look-up works.

@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.notifier import BaseNotifier
-
 from airflow_provider_kaleyra import validation, wire
+from airflow_provider_kaleyra._compat import BaseNotifier
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraOutcomeUnknownError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_kaleyra import batch_state, correlation, outcomes, validation, waiting, wire
-from airflow_provider_kaleyra._compat import default_deferrable
+from airflow_provider_kaleyra._compat import BaseOperator, default_deferrable
 from airflow_provider_kaleyra.campaign import Campaign, CampaignResult
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable, Sequence
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 

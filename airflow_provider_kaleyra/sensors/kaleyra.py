@@ -5,10 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
 from airflow_provider_kaleyra import validation, waiting
-from airflow_provider_kaleyra._compat import default_deferrable
+from airflow_provider_kaleyra._compat import BaseSensorOperator, PokeReturnValue, default_deferrable
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.operators.kaleyra import OUTCOMES_XCOM_KEY
 from airflow_provider_kaleyra.outcomes import OutcomePolicy
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable, Sequence
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kaleyra.hooks.kaleyra import KaleyraHook
 

@@ -6,8 +6,7 @@ import asyncio
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_kaleyra._compat import BaseTrigger, TriggerEvent
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError
 from airflow_provider_kaleyra.progress import ProgressLog

@@ -1,7 +1,11 @@
-"""A real Airflow 3 deployment on loopback: API server, scheduler, DAG processor, triggerer.
+"""A real Airflow deployment on loopback: API server, scheduler, DAG processor, triggerer.
 
 The components run as separate processes (as users run them), with the embedded
-defaults: SQLite, LocalExecutor, AIRFLOW_HOME in a temporary folder, free ports. The
+defaults: SQLite, LocalExecutor, AIRFLOW_HOME in a temporary folder, free ports. On
+Airflow 2.11 the API server is the webserver (REST API v1, basic auth, the
+Flask-AppBuilder UI), the executor the SequentialExecutor and the DAG processor
+the scheduler's own (2.11 refuses the LocalExecutor and a standalone DAG processor
+on SQLite). The
 dags folder holds copies of the example DAGs and the test DAGs. Every process is
 started in its own process group and stopped, with all it spawned, by :meth:`stop`.
 """
@@ -18,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airflow_provider_kaleyra._compat import AIRFLOW_RELEASE
 from tests.deployment import processes
 from tests.deployment.rest_client import AirflowClient
 
@@ -29,7 +34,9 @@ DAG_SOURCES = (REPO / "example_dags", REPO / "tests" / "integration" / "dags")
 
 USERNAME = "admin"
 PASSWORD = "kaleyra-deployment-test"  # a throw-away password of a throw-away deployment
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+AIRFLOW_2 = AIRFLOW_RELEASE < (3, 0)
+AIRFLOW_3_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("webserver", "scheduler", "triggerer") if AIRFLOW_2 else AIRFLOW_3_COMPONENTS
 
 
 def free_port() -> int:
@@ -100,7 +107,25 @@ def deployment_env(home: Path, port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "NO_COLOR": "1",
+        # Airflow 2.11's executor starts each task as `airflow tasks run ...`: this venv's airflow.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    if AIRFLOW_2:
+        settings.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
+                "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port),
+                "AIRFLOW__WEBSERVER__BASE_URL": base_url,
+                "AIRFLOW__WEBSERVER__WORKERS": "1",
+                "AIRFLOW__WEBSERVER__SECRET_KEY": "kaleyra-deployment-test-secret-key",
+                "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
+                "AIRFLOW__API__ENABLE_XCOM_DESERIALIZE_SUPPORT": "True",
+                "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
+            }
+        )
+        del settings["AIRFLOW__CORE__AUTH_MANAGER"]  # 2.11's own (Flask-AppBuilder) manages users
     env.update(settings)
     return env
 
@@ -158,6 +183,11 @@ class AirflowDeployment:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.dag_files = copy_dags(self.home / "dags")
         self.airflow("db", "migrate")
+        if AIRFLOW_2:
+            self.airflow(
+                "users", "create", "--username", USERNAME, "--password", PASSWORD, "--role", "Admin",
+                "--firstname", "Kaleyra", "--lastname", "Test", "--email", "admin@example.com",
+            )  # fmt: skip
         for name in COMPONENTS:
             self.components[name] = processes.start(
                 name,
@@ -167,7 +197,7 @@ class AirflowDeployment:
                 self.home / "logs",
             )
         deadline = time.monotonic() + timeout
-        client = AirflowClient(self.base_url, USERNAME, PASSWORD)
+        client = AirflowClient(self.base_url, USERNAME, PASSWORD, api_version=1 if AIRFLOW_2 else 2)
         self._wait(lambda: client.healthy(), deadline, "the API server and all components to be healthy")
         client.login()
         wanted = set(dag_ids)

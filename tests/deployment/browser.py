@@ -199,3 +199,64 @@ class AirflowUi:
         # Leave the editor before saving: it reformats the JSON on blur, and a click on
         # Save that is also the blur would be spent on the re-render.
         dialog.find_element(by.TAG_NAME, "h2").click()
+
+
+class FabUi:
+    """Airflow 2.11's UI (Flask-AppBuilder): the login page and the connection form."""
+
+    def __init__(self, driver: WebDriver, base_url: str) -> None:
+        self.driver = driver
+        self.base_url = base_url.rstrip("/")
+
+    def log_in(self, username: str, password: str) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        self.driver.get(f"{self.base_url}/login/")
+        wait_for("the login form", lambda: self.driver.find_element(By.ID, "username")).send_keys(username)
+        self.driver.find_element(By.ID, "password").send_keys(password + Keys.ENTER)
+        wait_for("the home page after login", lambda: "/login" not in self.driver.current_url)
+
+    def open_add_connection(self) -> WebElement:
+        """Admin -> Connections -> "+"; return the form."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(f"{self.base_url}/connection/add")
+        return wait_for("the connection form", lambda: self.driver.find_element(By.ID, "model_form"))
+
+    def choose_connection_type(self, form: WebElement, label: str) -> None:
+        """Open the Select2 drop-down of connection types, type ``label``, press Enter."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        form.find_element(By.CSS_SELECTOR, ".select2-container").click()
+        search = wait_for(
+            "the connection type search box",
+            lambda: next((e for e in self.driver.find_elements(By.CSS_SELECTOR, "input.select2-input, "
+                          "input.select2-search__field") if e.is_displayed()), None),
+        )  # fmt: skip
+        search.send_keys(label)
+        wait_for(f"{label!r} among the connection types", lambda: any(
+            r.text.strip() == label for r in self.driver.find_elements(By.CSS_SELECTOR, ".select2-result-label, "
+                                                                        ".select2-results__option")
+        ))  # fmt: skip
+        search.send_keys(Keys.ENTER)
+
+    def visible_labels(self, form: WebElement) -> list[str]:
+        from selenium.webdriver.common.by import By
+
+        labels = form.find_elements(By.TAG_NAME, "label")
+        return [lab.text.replace("*", "").strip() for lab in labels if lab.is_displayed()]
+
+    def field(self, form: WebElement, element_id: str) -> WebElement:
+        from selenium.webdriver.common.by import By
+
+        return form.find_element(By.ID, element_id)
+
+    def save(self, form: WebElement) -> None:
+        from selenium.webdriver.common.by import By
+
+        [save] = [b for b in form.find_elements(By.CSS_SELECTOR, "[type=submit]") if "Save" in b.get_attribute("value")
+                  + b.text]  # fmt: skip
+        save.click()
+        wait_for("the page after Save", lambda: "/connection/add" not in self.driver.current_url)

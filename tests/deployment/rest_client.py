@@ -1,7 +1,8 @@
-"""A small client for the parts of Airflow's REST API v2 the deployment tests use.
+"""A small client for the parts of Airflow's REST API the deployment tests use.
 
-Authentication is the simple auth manager's: ``POST /auth/token`` with user name and
-password answers a JWT, sent as a bearer token with every request.
+Airflow 3 (API v2): the simple auth manager's ``POST /auth/token`` with user name and
+password answers a JWT, sent as a bearer token with every request. Airflow 2.11 (API
+v1, the webserver): basic auth, XComs asked for deserialized, logs as plain text.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class AirflowClient:
     :param password: that user's password.
     """
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
+    def __init__(self, base_url: str, username: str, password: str, api_version: int = 2) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        #: The path every REST resource is under: ``/api/v2`` or ``/api/v1``.
+        self.api = f"/api/v{api_version}"
         self.username = username
         self.password = password
         self.session = requests.Session()
@@ -54,6 +58,9 @@ class AirflowClient:
     # ------------------------------------------------------------------ plumbing
 
     def login(self) -> str:
+        if self.api_version == 1:
+            self.session.auth = (self.username, self.password)
+            return ""
         response = self.session.post(
             f"{self.base_url}/auth/token",
             json={"username": self.username, "password": self.password},
@@ -74,56 +81,61 @@ class AirflowClient:
     def healthy(self) -> bool:
         """True once the database, scheduler, triggerer and DAG processor report healthy."""
         try:
-            response = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
+            health_path = "/health" if self.api_version == 1 else f"{self.api}/monitor/health"
+            response = requests.get(f"{self.base_url}{health_path}", timeout=5)
         except requests.RequestException:
             return False
         if response.status_code != 200:
             return False
         health = response.json()
         parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        if self.api_version == 1:  # Airflow 2.11's DAG processor runs inside the scheduler
+            parts = parts[:3]
         return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
     # ------------------------------------------------------------------ resources
 
     def dag_ids(self) -> set[str]:
-        return {d["dag_id"] for d in self.request("GET", "/api/v2/dags", params={"limit": 100})["dags"]}
+        return {d["dag_id"] for d in self.request("GET", f"{self.api}/dags", params={"limit": 100})["dags"]}
 
     def put_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
         """Create ``connection_id`` (replacing one of that id); ``extra`` may be a dict."""
         body = {"connection_id": connection_id, **fields}
         if isinstance(body.get("extra"), dict):
             body["extra"] = json.dumps(body["extra"])
-        self.request("DELETE", f"/api/v2/connections/{quote(connection_id)}", expect=(204, 404))
-        return dict(self.request("POST", "/api/v2/connections", json=body, expect=(201,)))
+        self.request("DELETE", f"{self.api}/connections/{quote(connection_id)}", expect=(204, 404))
+        return dict(self.request("POST", f"{self.api}/connections", json=body, expect=(200, 201)))
 
     def get_connection(self, connection_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/api/v2/connections/{quote(connection_id)}"))
+        return dict(self.request("GET", f"{self.api}/connections/{quote(connection_id)}"))
 
     def test_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
         body = {"connection_id": connection_id, **fields}
         if isinstance(body.get("extra"), dict):
             body["extra"] = json.dumps(body["extra"])
-        return dict(self.request("POST", "/api/v2/connections/test", json=body))
+        return dict(self.request("POST", f"{self.api}/connections/test", json=body))
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Trigger a run of ``dag_id`` now; return its run id."""
-        body = {"logical_date": None, "conf": conf or {}}
-        run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body, expect=(200,))
+        body: dict[str, Any] = {"conf": conf or {}}
+        if self.api_version == 2:
+            body["logical_date"] = None
+        run = self.request("POST", f"{self.api}/dags/{dag_id}/dagRuns", json=body, expect=(200,))
         return str(run["dag_run_id"])
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")["state"])
+        return str(self.request("GET", f"{self.api}/dags/{dag_id}/dagRuns/{quote(run_id)}")["state"])
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
+        path = f"{self.api}/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
         return list(self.request("GET", path)["task_instances"])
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"))
+        return dict(self.request("GET", f"{self.api}/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"))
 
     def pool(self, name: str = "default_pool") -> dict[str, Any]:
         """A pool's slots: ``running_slots``, ``deferred_slots``, ``queued_slots``, ..."""
-        return dict(self.request("GET", f"/api/v2/pools/{quote(name)}"))
+        return dict(self.request("GET", f"{self.api}/pools/{quote(name)}"))
 
     def wait_for_run(
         self,
@@ -157,8 +169,9 @@ class AirflowClient:
         raise TimeoutError(f"{dag_id} run {run_id} did not end within {timeout}s; task states seen: {seen}")
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}"
-        value = self.request("GET", path)["value"]
+        path = f"{self.api}/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}"
+        params = {"deserialize": "true", "stringify": "false"} if self.api_version == 1 else {}
+        value = self.request("GET", path, params=params)["value"]
         if isinstance(value, str):
             try:
                 return json.loads(value)
@@ -168,7 +181,7 @@ class AirflowClient:
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """The task's log for one try as plain text, one line per event."""
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}"
+        path = f"{self.api}/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}"
         body = self.request("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
         content = body.get("content")
         if isinstance(content, str):

@@ -5,7 +5,8 @@ a Region drop-down, "Account SID" and "API key" with placeholders, host/port/sch
 Airflow 3.1 reads only the hook's ``get_connection_form_widgets``/``get_ui_field_behaviour``,
 and only when Flask-AppBuilder and WTForms are installed, which a plain Airflow 3.1 is not:
 its UI offers "Kaleyra" with the generic fields, the region going into the extra JSON.
-Both forms are tested as what they are, and both must give a connection a DAG run can use.
+Airflow 2.11's Flask-AppBuilder UI builds the Kaleyra form from those two classmethods.
+Each form is tested as what it is, and each must give a connection a DAG run can use.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import pytest
 from packaging.version import Version
 
 from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra._compat import AIRFLOW_RELEASE
 from airflow_provider_kaleyra.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE
 from tests.deployment.airflow_deployment import PASSWORD, USERNAME
-from tests.deployment.browser import AirflowUi
+from tests.deployment.browser import AirflowUi, FabUi, wait_for
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
@@ -50,18 +52,66 @@ def run_example_with(deployment: AirflowDeployment, simulator: KaleyraSimulator)
 
 
 @pytest.fixture
+def fab_ui(
+    airflow_deployment: AirflowDeployment, deployment_simulator: KaleyraSimulator, chromium: Chromium
+) -> FabUi:
+    """Logged into Airflow 2.11's UI, with no ``kaleyra_default`` yet."""
+    deployment_simulator.reset()
+    client = airflow_deployment.client
+    client.request("DELETE", f"{client.api}/connections/kaleyra_default", expect=(204, 404))
+    page = FabUi(chromium.driver, airflow_deployment.base_url)
+    page.log_in(USERNAME, PASSWORD)
+    return page
+
+
+@pytest.mark.skipif(AIRFLOW_RELEASE >= (3, 0), reason="Airflow 3's UI is tested below")
+def test_kaleyra_form_on_airflow_2_11(
+    fab_ui: FabUi, airflow_deployment: AirflowDeployment, deployment_simulator: KaleyraSimulator
+) -> None:
+    form = fab_ui.open_add_connection()
+    fab_ui.choose_connection_type(form, "Kaleyra")
+
+    # Standard fields relabelled, with placeholders; host, port, schema and the extra JSON hidden.
+    labels = wait_for("the Kaleyra fields", lambda: (lambda found: found if "Region" in found else None)(
+        fab_ui.visible_labels(form)))  # fmt: skip
+    assert {"Account SID", "API key", "Region", "Base URL override", "Request timeout (seconds)"} <= set(labels)
+    assert not {"Host", "Port", "Schema", "Login", "Password", "Extra"} & set(labels)
+    for hidden in ("host", "port", "schema", "extra"):
+        assert not fab_ui.field(form, hidden).is_displayed(), hidden
+    login, password = fab_ui.field(form, "login"), fab_ui.field(form, "password")
+    assert login.get_attribute("placeholder") == UI_FIELD_BEHAVIOUR["placeholders"]["login"]
+    assert password.get_attribute("type") == "password"
+    region = fab_ui.field(form, "extra__kaleyra__region")
+    assert region.get_attribute("value") == "SG"  # the default the form offers
+    fab_ui.field(form, "conn_id").send_keys("kaleyra_default")
+    login.send_keys(deployment_simulator.sid)
+    password.send_keys(deployment_simulator.api_key)
+    region.clear()
+    region.send_keys("IN")
+    fab_ui.field(form, "extra__kaleyra__base_url").send_keys(deployment_simulator.url)
+
+    fab_ui.save(form)
+    saved = wait_for_connection(airflow_deployment, "kaleyra_default")
+    assert (saved["conn_type"], saved["login"]) == ("kaleyra", deployment_simulator.sid)
+    extra = json.loads(str(saved["extra"]))
+    assert (extra["region"], extra["base_url"]) == ("IN", deployment_simulator.url)
+    run_example_with(airflow_deployment, deployment_simulator)
+
+
+@pytest.fixture
 def ui(
     airflow_deployment: AirflowDeployment, deployment_simulator: KaleyraSimulator, chromium: Chromium
 ) -> AirflowUi:
     """Logged into the UI, with no ``kaleyra_default`` yet: the form is what creates it."""
     deployment_simulator.reset()
-    airflow_deployment.client.request("DELETE", "/api/v2/connections/kaleyra_default", expect=(204, 404))
+    client = airflow_deployment.client
+    client.request("DELETE", f"{client.api}/connections/kaleyra_default", expect=(204, 404))
     page = AirflowUi(chromium.driver, airflow_deployment.base_url)
     page.log_in(USERNAME, PASSWORD)
     return page
 
 
-@pytest.mark.skipif(not airflow_reads_conn_fields(), reason="Airflow < 3.2 does not read conn-fields")
+@pytest.mark.skipif(not airflow_reads_conn_fields(), reason="Airflow 3.0 and 3.1 do not read conn-fields")
 def test_kaleyra_form_on_airflow_3_2_and_later(
     ui: AirflowUi, airflow_deployment: AirflowDeployment, deployment_simulator: KaleyraSimulator
 ) -> None:
@@ -102,7 +152,9 @@ def test_kaleyra_form_on_airflow_3_2_and_later(
     run_example_with(airflow_deployment, deployment_simulator)
 
 
-@pytest.mark.skipif(airflow_reads_conn_fields(), reason="Airflow 3.2+ shows the Kaleyra form (tested above)")
+@pytest.mark.skipif(
+    airflow_reads_conn_fields() or AIRFLOW_RELEASE < (3, 0), reason="Airflow 2.11 and 3.2+ show the Kaleyra form"
+)
 def test_generic_form_on_airflow_3_1(
     ui: AirflowUi, airflow_deployment: AirflowDeployment, deployment_simulator: KaleyraSimulator
 ) -> None:
@@ -130,7 +182,6 @@ def test_generic_form_on_airflow_3_1(
 
 
 def wait_for_connection(deployment: AirflowDeployment, conn_id: str) -> dict[str, object]:
-    from tests.deployment.browser import wait_for
     from tests.deployment.rest_client import ApiError
 
     def saved() -> dict[str, object] | None:

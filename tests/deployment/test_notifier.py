@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE
+from tests.deployment.airflow_deployment import AIRFLOW_2
 from tests.deployment.browser import wait_for
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ def test_dag_failure_notifier_places_its_call_from_the_dag_processor(
     [dial] = deployment_simulator.ledger()
     assert (dial["number"], dial["flow_id"], dial["bridge"]) == (number, DEFAULT_FLOW_ID, SECOND_BRIDGE)
     assert json.loads(dial["custom"])["text"].startswith(f"{dag_id} failed")
-    # Not in any task log: in the DAG processor's log of that DAG file.
+    # Not in any task log: in the DAG processor's log of that DAG file (2.11: the scheduler's).
     line = ACCEPTED.format(number=number, flow=DEFAULT_FLOW_ID)
     assert line not in airflow_api.task_log(dag_id, run_id, "boom", 1)
-    logs = sorted((airflow_deployment.home / "logs" / "dag_processor").rglob("kaleyra_notify.py.log"))
+    folder = airflow_deployment.home / "logs" / ("scheduler" if AIRFLOW_2 else "dag_processor")
+    logs = sorted(folder.rglob("kaleyra_notify.py.log"))
     assert any(line in path.read_text(errors="replace") for path in logs), logs

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from airflow_provider_kaleyra._compat import AIRFLOW_RELEASE
+
 DAGS = Path(__file__).resolve().parent / "dags"
 
 
@@ -33,6 +37,19 @@ class DagResult:
 
     def task(self, task_id: str) -> TaskResult:
         return self.tasks[task_id]
+
+
+def task_output(capfd: pytest.CaptureFixture[str]) -> str:
+    """What the run's tasks logged: ``dag.test()`` prints it (stdout and stderr together).
+
+    Airflow 3.0's in-process test supervisor prints the task logs in some runs only, and
+    then with its debug lines, which carry the values it is asked to mask: the checks of
+    log text are skipped there (the run's state, dials and XComs are checked before).
+    """
+    if AIRFLOW_RELEASE[:2] == (3, 0):
+        pytest.skip("Airflow 3.0's dag.test() does not reliably print task logs; log text checked on 2.11, 3.1, 3.3")
+    captured = capfd.readouterr()
+    return captured.out + captured.err
 
 
 def load_dag(filename: str, dag_id: str) -> Any:

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE
 
-from .dagrun import run_dag
+from .dagrun import run_dag, task_output
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
@@ -48,7 +48,7 @@ def test_accept_then_drop_then_retry_settles_the_batch_from_the_call_log(
     assert simulator.faults.applied == {"drop": 1}
     assert set(dials(simulator, to).values()) == {1}
     assert task.xcom["numbers"] == to
-    assert "Batch 1/3: its outcome was unknown (no answer came back" in capfd.readouterr().out
+    assert "Batch 1/3: its outcome was unknown (no answer came back" in task_output(capfd)
 
 
 def test_drop_before_kaleyra_acted_then_retry_fails_listing_the_unknown_batch(
@@ -65,7 +65,7 @@ def test_drop_before_kaleyra_acted_then_retry_fails_listing_the_unknown_batch(
     counts = dials(simulator, to)
     assert [counts[n] for n in to[:100]] == [0] * 100  # never dialled, never re-sent
     assert [counts[n] for n in to[100:]] == [1] * 150  # batches 2 and 3 went out in the retry
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert f"Outcome unknown for batch 1/3 (100 numbers, {to[0]} to {to[99]})" in out
     assert (
         "Kaleyra accepted 150 number(s) (2 of 3 batches), never sent again by this task instance; "
@@ -106,7 +106,7 @@ def test_an_answer_that_does_not_say_and_dialled_nobody_is_never_sent_again(
     # The retry finds no calls in the call log and cannot know more: it fails, naming the answer.
     assert (result.state, task.try_number) == ("failed", 2)
     assert dials(simulator, to) == dict.fromkeys(to, 0)
-    assert f"HTTP {fault['status']}" in capfd.readouterr().out
+    assert f"HTTP {fault['status']}" in task_output(capfd)
 
 
 @pytest.mark.parametrize("fault", ANSWERS_THAT_DO_NOT_SAY, ids=lambda f: f"{f['kind']}-{f['status']}")
@@ -141,7 +141,7 @@ def test_429_waits_for_retry_after_and_dials_once(
     assert (result.state, result.task("call").try_number) == ("success", 1)  # waited in-process
     assert simulator.faults.applied == {"rate_limit": 1}
     assert dials(simulator, to) == dict.fromkeys(to, 1)
-    assert "trying again in 1.0s" in capfd.readouterr().out
+    assert "trying again in 1.0s" in task_output(capfd)
 
 
 def test_large_campaign_summarises_batches_in_xcom(
@@ -158,7 +158,7 @@ def test_large_campaign_summarises_batches_in_xcom(
     variable = f"Airflow Variable kaleyra_campaign__{record['correlation_token']}"
     assert record["state_location"] in ("task_state_store", variable)
     assert dials(simulator, to) == dict.fromkeys(to, 1)
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert "batch 15/15: numbers accepted 1,500, refused by Kaleyra 0, not sent 0, outcome unknown 0" in out
 
 

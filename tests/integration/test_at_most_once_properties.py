@@ -60,7 +60,7 @@ from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, K
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kaleyra import wire
     from airflow_provider_kaleyra.simulator.faults import Fault as SimulatedFault

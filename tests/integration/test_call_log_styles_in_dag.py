@@ -24,7 +24,7 @@ from airflow_provider_kaleyra.simulator import (
     connection_env_var,
 )
 
-from .dagrun import run_dag
+from .dagrun import run_dag, task_output
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
@@ -96,7 +96,7 @@ def test_a_lost_answer_is_settled_from_the_call_log(
     assert (result.state, task.state, task.try_number) == ("success", "success", 2)
     assert set(dials(simulator).values()) == {1}
     assert len(dials(simulator)) == 150
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     # Two batches are in flight: the lost answer may be either one's.
     assert re.search(r"Batch [12]/2: its outcome was unknown \(no answer came back", out)
     assert "but Kaleyra's call log shows its calls; not sent again" in out
@@ -124,4 +124,4 @@ def test_naive_times_read_in_the_wrong_zone_are_not_taken_for_the_task_s_calls(
     simulator.set_call_log_style(times="iso_naive", timezone="America/New_York", echo_custom=False)
     result = run_dag(DAGS, "kaleyra_place_and_wait_briefly", conf(["+918836000001"]))
     assert result.state == "failed"
-    assert "1 of 1 numbers have no final status yet: +918836000001" in capfd.readouterr().out
+    assert "1 of 1 numbers have no final status yet: +918836000001" in task_output(capfd)

@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 
 from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra._compat import HAS_DEADLINE_ALERTS
 from airflow_provider_kaleyra.exceptions import KaleyraPermanentError
 from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, KaleyraSimulator
+
+pytestmark = pytest.mark.skipif(
+    not HAS_DEADLINE_ALERTS, reason="Airflow < 3.1 has no Deadline Alerts and never awaits a notifier"
+)
 
 ON_CALL = "+918830907001"
 NOTIFIER = "airflow_provider_kaleyra.notifications.kaleyra.KaleyraCallNotifier"

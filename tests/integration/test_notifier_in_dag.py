@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_kaleyra import wire
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, KaleyraSimulator
 
-from .dagrun import run_dag
+from .dagrun import run_dag, task_output
 
 ON_CALL = "+918830907001"
 CONF = {"on_call": ON_CALL, "bridge": SECOND_BRIDGE, "flow_id": DEFAULT_FLOW_ID}
@@ -23,7 +23,7 @@ def test_a_failing_task_phones_the_on_call_number_once(
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str], dag_id: str, task_id: str
 ) -> None:
     result = run_dag("kaleyra_notify.py", dag_id, CONF)
-    assert f"Kaleyra accepted the call to {ON_CALL}" in capfd.readouterr().out
+    assert f"Kaleyra accepted the call to {ON_CALL}" in task_output(capfd)
     assert (result.state, result.task(task_id).state) == ("failed", "failed")
     [dial] = simulator.ledger()
     assert dial["number"] == ON_CALL

@@ -13,8 +13,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
+from airflow_provider_kaleyra._compat import AIRFLOW_RELEASE
+
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
+
+pytestmark = pytest.mark.skipif(
+    AIRFLOW_RELEASE < (3, 0),
+    reason="Airflow 2.11 runs DAG callbacks in the scheduler's DAG file processor, for a run in the database: "
+    "tests/deployment/test_notifier.py covers it there",
+)
 
 DAG_ID = "kaleyra_notify_in_dag_processor"
 DAG_FILE = "kaleyra_notify.py"

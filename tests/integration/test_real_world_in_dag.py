@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, connection_env_var
 
-from .dagrun import run_dag, stored_batches
+from .dagrun import run_dag, stored_batches, task_output
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
@@ -72,7 +72,7 @@ def test_a_lost_answer_with_prefix_is_settled_from_the_call_log(
     assert set(dials(simulator).values()) == {1}
     assert len(dials(simulator)) == 150
     # Two batches are in flight: the lost answer may be either one's.
-    assert re.search(r"Batch [12]/2: its outcome was unknown \(no answer came back", capfd.readouterr().out)
+    assert re.search(r"Batch [12]/2: its outcome was unknown \(no answer came back", task_output(capfd))
 
 
 # --------------------------------------------------------------------------- answers that do not say
@@ -86,7 +86,7 @@ def test_an_unknown_code_and_a_503_are_never_sent_again(
     simulator.inject_fault("error", status=503, times=1)  # answered 503; nobody dialled
     result = run_dag(DAGS, "kaleyra_place", conf(to))
     task = result.task("call")
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     # Try 1 learns neither outcome; try 2 finds the RBC3008 batch's calls in the call log
     # and fails on the 503 batch, which it never sends again (nor does Airflow retry).
     assert (result.state, task.state, task.try_number) == ("failed", "failed", 2)
@@ -104,7 +104,7 @@ def test_a_batch_stored_as_unknown_blocks_every_later_try(
 ) -> None:
     simulator.inject_fault("unknown_code", accept=False, times=None)  # answered RBC3008; nobody dialled
     result = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]))
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert (result.state, result.task("call").try_number) == ("failed", 2)
     assert dials(simulator) == {}  # Kaleyra said nothing clear, and it was never sent again
     assert "RBC3008" in out
@@ -128,7 +128,7 @@ def test_an_api_key_that_cannot_be_a_header_fails_before_sending_and_leaves_no_t
     broken["password"] = key[:6] + spoiler + key[6:]
     monkeypatch.setenv(connection_env_var(), json.dumps(broken))
     result = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"]))
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert (result.state, result.task("call").try_number) == ("failed", 1)  # no retry can fix it
     assert "the API key (password field)" in out
     assert named in out
@@ -141,7 +141,7 @@ def test_a_custom_value_that_cannot_be_encoded_fails_naming_it_and_strands_nothi
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
     result = run_dag(DAGS, "kaleyra_custom_int_key")
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert result.state == "failed"
     assert dials(simulator) == {}
     assert stored_batches(result) == {}
@@ -184,7 +184,7 @@ def test_bad_input_fails_naming_the_parameter_before_anything_is_sent(
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str], run_conf: dict[str, Any], named: str
 ) -> None:
     result = run_dag(DAGS, "kaleyra_place", run_conf)
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert (result.state, result.task("call").try_number) == ("failed", 1)
     assert named in out
     assert dials(simulator) == {}
@@ -193,7 +193,7 @@ def test_bad_input_fails_naming_the_parameter_before_anything_is_sent(
 def test_a_time_in_the_past_is_refused(simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]) -> None:
     past = a_past_time()
     result = run_dag(DAGS, "kaleyra_place", conf(["+918830907001"], time=past))
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert (result.state, result.task("call").try_number) == ("failed", 1)
     assert f"time={past!r}: is in the past" in out
     assert dials(simulator) == {}
@@ -203,7 +203,7 @@ def test_an_infinite_timeout_is_refused_naming_it(
     simulator: KaleyraSimulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
     result = run_dag(DAGS, "kaleyra_infinite_timeout")
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert (result.state, result.task("call").try_number) == ("failed", 1)
     assert "timeout=inf: must be a whole number" in out
     assert "OverflowError" not in out
@@ -240,7 +240,7 @@ def test_a_listing_cut_off_is_said_and_not_taken_for_calls_not_there(
         hook.submit(wire_call(to))
     monkeypatch.setattr(call_logs, "MIN_PAGES", 2)  # a budget of 4 pages of 100 for 2 numbers
     result = run_dag(DAGS, "kaleyra_place_and_wait_briefly", conf(["+918830907001", "+918830907002"]))
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert result.state == "failed"
     assert "Kaleyra's call-log listing was cut off: stopped after 4 pages of 100" in out
     assert "so they may be in the part not read" in out
@@ -261,7 +261,7 @@ def test_unreadable_call_log_entries_are_reported_when_the_wait_times_out(
 
     monkeypatch.setattr(served, "styled_record", without_callee)
     result = run_dag(DAGS, "kaleyra_place_and_wait_briefly", conf(["+918830907001", "+918830907002"]))
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert result.state == "failed"
     assert "1 of 2 numbers have no final status yet: +918830907002" in out
     assert "1 call-log entries could not be read: a call-log entry has no callee number" in out

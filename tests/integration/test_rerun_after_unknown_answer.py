@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .test_worker_killed import airflow, start_run
+from .test_worker_killed import airflow, output, start_run
 
 if TYPE_CHECKING:
     from airflow_provider_kaleyra.simulator import KaleyraSimulator
@@ -31,13 +31,13 @@ def test_running_the_task_instance_again_does_not_resend_a_batch_answered_with_a
 
     simulator.inject_fault("unknown_code", accept=False, times=None)  # answered RBC3008; nobody dialled
     first = airflow("tasks", "test", DAG_ID, "call", run_id)
-    out, _ = first.communicate(timeout=300)
+    out = output(first)
     assert "Task failed with exception" in out, out[-3000:]  # ``tasks test`` exits 0 either way
     assert "Kaleyra answered RBC3008 'Request processed' (HTTP 200)" in out, out[-3000:]
 
     simulator.clear_faults()  # Kaleyra would now accept it: it must still not be sent
     again = airflow("tasks", "test", DAG_ID, "call", run_id)
-    out, _ = again.communicate(timeout=300)
+    out = output(again)
     assert "Task failed with exception" in out, out[-3000:]
     assert "Outcome unknown for batch 1/1" in out, out[-3000:]
     assert "RBC3008" in out

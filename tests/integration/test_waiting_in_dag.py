@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_kaleyra.simulator import DEFAULT_FLOW_ID, SECOND_BRIDGE, SECOND_FLOW_ID
 
-from .dagrun import run_dag
+from .dagrun import run_dag, task_output
 
 if TYPE_CHECKING:
     import pytest
@@ -33,7 +33,7 @@ def test_all_answered_succeeds_after_deferring(simulator: KaleyraSimulator, capf
     assert [row["status"] for row in task.xcom["outcomes"]["calls"]] == ["ANSWER"] * 3
     assert task.xcom["outcomes"]["flow_id"] == task.xcom["flow_id"] == DEFAULT_FLOW_ID
     assert task.xcom["numbers"] == TEN[:3]  # the return value is the submission record, with its outcomes
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert "Deferring until the 3 call(s) end" in out
     assert "3 call(s) -- success: 3" in out  # the summary table in the task log
     assert [simulator.dials_to(n) for n in TEN[:3]] == [1, 1, 1]  # resuming never re-dials
@@ -47,7 +47,7 @@ def test_a_flow_that_is_not_published_fails_without_retry_naming_it(
     task = result.task("call")
     assert (result.state, task.state) == ("failed", "failed")
     assert task.try_number == 1  # retries=2, none used
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert f"Kaleyra could not run flow {SECOND_FLOW_ID} from bridge {SECOND_BRIDGE}" in out
     assert "FLOW_NOT_PUBLISHED (the flow is not published in Flow Builder)" in out
     assert [simulator.dials_to(n) for n in TEN[:2]] == [1, 1]
@@ -68,7 +68,7 @@ def test_four_of_ten_busy_exceeds_the_tolerance(simulator: KaleyraSimulator, cap
     result = run_dag(DAGS, "kaleyra_wait_tolerant", conf(TEN))
     task = result.task("call")
     assert task.state == "failed"
-    assert "4 of 10 calls of flow" in capfd.readouterr().out
+    assert "4 of 10 calls of flow" in task_output(capfd)
     # Too many callee failures are retryable: Airflow ran all three tries, and each try
     # reused the accepted batch and waited again instead of dialling again.
     assert task.try_number == 3
@@ -81,7 +81,7 @@ def test_timeout_fails_listing_the_pending_numbers(
     numbers = ["+918830907001", "+918830907099", "+918830907199"]  # ...99 rings forever
     result = run_dag(DAGS, "kaleyra_wait_timeout", conf(numbers))
     assert result.task("call").state == "failed"
-    out = capfd.readouterr().out
+    out = task_output(capfd)
     assert "2 of 3 numbers have no final status yet: +918830907099, +918830907199" in out
 
 
@@ -89,7 +89,7 @@ def test_waiting_on_the_worker_without_deferral(simulator: KaleyraSimulator, cap
     result = run_dag(DAGS, "kaleyra_wait_on_worker", conf(["+918830907001", "+918830907002"]))
     assert result.task("call").state == "success"
     assert result.task("call").xcom["outcomes"]["counts"] == {"success": 2}
-    assert "Deferring" not in capfd.readouterr().out
+    assert "Deferring" not in task_output(capfd)
 
 
 def test_sensor_deferred_and_poking_read_the_operators_record(simulator: KaleyraSimulator) -> None:

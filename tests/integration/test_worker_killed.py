@@ -33,10 +33,17 @@ def airflow(*args: str, **kwargs: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ.copy(),
+        # Unwrapped tracebacks (Airflow 3.0 prints them with rich): messages stay whole lines.
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "1000"},
         start_new_session=True,  # the kill reaches the whole process group
         **kwargs,  # type: ignore[call-overload]
     )
+
+
+def output(process: subprocess.Popen[str]) -> str:
+    """What the process printed, without terminal styling (Airflow 3.0 styles even with NO_COLOR)."""
+    out, _ = process.communicate(timeout=300)
+    return re.sub(r"\x1b\[[0-9;]*m", "", out)
 
 
 def start_run(dag_id: str, run_id: str) -> None:

@@ -8,7 +8,7 @@ import types
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
+from airflow.providers.common.compat.sdk import Connection
 
 from airflow_provider_kaleyra.connection import KaleyraSettings, settings_from_connection
 from airflow_provider_kaleyra.exceptions import KaleyraConnectionConfigError, KaleyraPermanentError

@@ -17,9 +17,10 @@ import httpx
 import pendulum
 import pytest
 import requests
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_kaleyra import wire
+from airflow_provider_kaleyra._compat import HAS_DEADLINE_ALERTS, NOTIFIER_EXCEPTIONS_PROPAGATE
 from airflow_provider_kaleyra.exceptions import (
     KaleyraInputError,
     KaleyraOutcomeUnknownError,
@@ -79,6 +80,26 @@ def kaleyra(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeKaleyra]:
 def all_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
     captured = capsys.readouterr()
     return caplog.text + captured.out + captured.err
+
+
+def run_raising(instance: KaleyraCallNotifier, context: dict[str, Any]) -> None:
+    """Run the notifier so that what ``raise_on_failure`` raises reaches the test.
+
+    Airflow 3.1+ passes it on from the callback; 2.11 and 3.0 log it and carry on
+    (``test_before_3_1_a_raised_failure_is_logged_by_airflow``), so there the test runs
+    the callback's two steps itself.
+    """
+    if NOTIFIER_EXCEPTIONS_PROPAGATE:
+        instance(context)
+    else:
+        instance.render_template_fields(context)
+        instance.notify(context)
+
+
+#: Airflow 3.1+ awaits a notifier (Deadline Alerts' AsyncCallback); 2.11 and 3.0 never do.
+needs_async_callbacks = pytest.mark.skipif(
+    not HAS_DEADLINE_ALERTS, reason="Airflow < 3.1 has no Deadline Alerts and never awaits a notifier"
+)
 
 
 # --------------------------------------------------------------------------- shape
@@ -165,9 +186,21 @@ def test_refusal_is_logged_with_code_and_message_and_not_raised(
 def test_refusal_is_raised_when_asked(kaleyra: Callable[..., FakeKaleyra]) -> None:
     kaleyra(answer(400, IVR_NOT_FOUND))
     with pytest.raises(KaleyraPermanentError, match="RBC3115") as raised:
-        notifier(raise_on_failure=True)(failure_context())
+        run_raising(notifier(raise_on_failure=True), failure_context())
     assert raised.value.code == wire.IVR_NOT_FOUND
     assert SECRET_KEY not in str(raised.value)
+
+
+@pytest.mark.skipif(NOTIFIER_EXCEPTIONS_PROPAGATE, reason="Airflow 3.1+ passes the exception on")
+def test_before_3_1_a_raised_failure_is_logged_by_airflow(
+    kaleyra: Callable[..., FakeKaleyra], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = kaleyra(answer(400, IVR_NOT_FOUND))
+    notifier(raise_on_failure=True)(failure_context())  # Airflow's BaseNotifier catches it
+    assert len(fake.requests) == 1
+    logs = all_logs(caplog, capsys)
+    assert "was not placed: code=RBC3115" in logs
+    assert "Failed to send notification" in logs
 
 
 def test_bad_input_is_reported_before_anything_is_sent(
@@ -178,7 +211,7 @@ def test_bad_input_is_reported_before_anything_is_sent(
     bad(failure_context())
     assert "to='12345': not a phone number" in all_logs(caplog, capsys)
     with pytest.raises(KaleyraInputError, match="to='12345'"):
-        notifier(to="12345", raise_on_failure=True)(failure_context())
+        run_raising(notifier(to="12345", raise_on_failure=True), failure_context())
     assert fake.requests == []
 
 
@@ -195,7 +228,7 @@ def test_unreachable_kaleyra_is_a_transient_failure(
     refused = requests.ConnectionError(NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
     fake = kaleyra(*[refused] * 4)
     with pytest.raises(KaleyraTransientError, match="Could not reach Kaleyra") as raised:
-        notifier(raise_on_failure=True)(failure_context())
+        run_raising(notifier(raise_on_failure=True), failure_context())
     assert not isinstance(raised.value, KaleyraOutcomeUnknownError)
     assert len(fake.requests) == 4
 
@@ -212,7 +245,7 @@ def test_an_answer_that_does_not_say_is_an_unknown_outcome_sent_once(
 ) -> None:
     fake = kaleyra(reply, answer(200, ACCEPTED))
     with pytest.raises(KaleyraOutcomeUnknownError):
-        notifier(raise_on_failure=True)(failure_context())
+        run_raising(notifier(raise_on_failure=True), failure_context())
     assert len(fake.requests) == 1  # the on-call person is not rung twice
 
 
@@ -289,6 +322,7 @@ def deadline_context() -> dict[str, Any]:
     }
 
 
+@needs_async_callbacks
 def test_async_sends_the_rendered_fields(kaleyra_async: Callable[..., list[httpx.Request]]) -> None:
     seen = kaleyra_async((200, ACCEPTED))
     instance = notifier(
@@ -307,6 +341,7 @@ def test_async_sends_the_rendered_fields(kaleyra_async: Callable[..., list[httpx
     assert request.headers["api-key"] == SECRET_KEY
 
 
+@needs_async_callbacks
 def test_async_and_sync_send_the_same_form(
     kaleyra: Callable[..., FakeKaleyra], kaleyra_async: Callable[..., list[httpx.Request]]
 ) -> None:
@@ -318,6 +353,7 @@ def test_async_and_sync_send_the_same_form(
     assert parse_qs(seen[0].content.decode()) == fake.forms()[0]
 
 
+@needs_async_callbacks
 def test_async_refusal_logged_not_raised(
     kaleyra_async: Callable[..., list[httpx.Request]],
     caplog: pytest.LogCaptureFixture,
@@ -330,6 +366,7 @@ def test_async_refusal_logged_not_raised(
     assert SECRET_KEY not in logs
 
 
+@needs_async_callbacks
 def test_async_refusal_raised_when_asked(kaleyra_async: Callable[..., list[httpx.Request]]) -> None:
     kaleyra_async((400, IVR_NOT_FOUND))
     instance = notifier(to=ON_CALL, custom=None, raise_on_failure=True, context=deadline_context())
@@ -337,6 +374,7 @@ def test_async_refusal_raised_when_asked(kaleyra_async: Callable[..., list[httpx
         asyncio.run(awaited(instance))
 
 
+@needs_async_callbacks
 def test_accepted_as_a_deadline_alert_callback_and_serialised() -> None:
     import datetime as dt
 

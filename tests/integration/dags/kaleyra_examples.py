@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # Also what makes Airflow's DAG discovery (airflow + dag in the text) read this file.
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parents[2] / "example_dags"

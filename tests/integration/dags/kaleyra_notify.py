@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_kaleyra.notifications.kaleyra import KaleyraCallNotifier, send_kaleyra_call
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
 
