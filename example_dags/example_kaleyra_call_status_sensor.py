@@ -10,7 +10,7 @@ simulator (``python -m airflow_provider_kaleyra.simulator``), where a number end
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_kaleyra.operators.kaleyra import KaleyraOutboundCallOperator
 from airflow_provider_kaleyra.sensors.kaleyra import KaleyraCallStatusSensor

@@ -12,7 +12,7 @@ answer.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_kaleyra.operators.escalation import KaleyraEscalationOperator
 

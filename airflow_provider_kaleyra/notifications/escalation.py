@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.notifier import BaseNotifier
-
 from airflow_provider_kaleyra import escalation, validation, wire
+from airflow_provider_kaleyra._compat import BaseNotifier
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError, KaleyraOutcomeUnknownError
 from airflow_provider_kaleyra.notifications.kaleyra import _can_make_template_env, notification_correlation_token
@@ -25,7 +24,7 @@ from airflow_provider_kaleyra.notifications.kaleyra import _can_make_template_en
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_kaleyra import batch_state, escalation, validation
+from airflow_provider_kaleyra._compat import BaseOperator
 from airflow_provider_kaleyra.campaign import Campaign
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError
@@ -18,7 +17,7 @@ from airflow_provider_kaleyra.operators.kaleyra import task_correlation_token
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kaleyra import wire
     from airflow_provider_kaleyra.batch_state import BatchStore

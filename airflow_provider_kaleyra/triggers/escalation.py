@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_kaleyra._compat import BaseTrigger, TriggerEvent
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.escalation import StepWait
 from airflow_provider_kaleyra.exceptions import KaleyraError

@@ -56,11 +56,10 @@ class Variables:
 
 @pytest.fixture
 def variables(monkeypatch: pytest.MonkeyPatch) -> Variables:
-    from airflow.sdk import Variable
-
+    """Airflow's Variables, kept in memory: what ``batch_state`` reads and writes through ``_compat``."""
     kept = Variables()
-    monkeypatch.setattr(Variable, "get", staticmethod(kept.get))
-    monkeypatch.setattr(batch_state, "put_variable", kept.put)
+    monkeypatch.setattr(batch_state, "get_json_variable", lambda key: kept.get(key, None, deserialize_json=True))
+    monkeypatch.setattr(batch_state, "set_variable_or_raise", kept.put)
     return kept
 
 

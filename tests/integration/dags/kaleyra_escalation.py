@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_kaleyra.operators.escalation import KaleyraEscalationOperator
 
