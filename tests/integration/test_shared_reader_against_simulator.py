@@ -101,9 +101,11 @@ def test_reads_do_not_grow_with_the_waits_on_one_bridge(
     assert all(e["result"]["counts"] == {"success": 2} for e in events)
     requests = kaleyra_connection.request_count(CALL_LOGS) - served_before
     cycles = max(polls.values())
-    # One listing (one page) per poll cycle, however many waits share it: at most one
-    # extra read for a wait that woke after a read had ended.
-    assert requests <= cycles + 1, (requests, dict(polls))
+    # About one listing (one page) per poll cycle, however many waits share it; without
+    # sharing it would be one per wait and cycle. Waits that join while a read is in flight
+    # (connections are looked up one after another on Airflow < 3.3) wake a little apart,
+    # which may cost a second read in a cycle, never one per wait.
+    assert requests <= 2 * cycles + 1, (requests, dict(polls))
     assert sum(polls.values()) >= waits * cycles - waits  # every wait polled every cycle, or nearly
 
 
