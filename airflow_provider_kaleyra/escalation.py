@@ -11,9 +11,7 @@ only move these values around.
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,16 +54,7 @@ class Chain:
 def _entries(value: Any) -> list[Any]:
     """The chain's steps from a list or from its rendering as a string (``"['+91...', [...]]"``)."""
     if isinstance(value, str):
-        text = value.strip()
-        if not text.startswith("["):
-            return [part for part in text.split(",") if part.strip()]
-        try:
-            value = json.loads(text)
-        except ValueError:
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                raise KaleyraInputError("chain", value, "looks like a list but cannot be read") from None
+        return [part for part in validation.as_list("chain", value) if not isinstance(part, str) or part.strip()]
     if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
         raise KaleyraInputError("chain", value, "a list of steps: numbers, or lists of numbers rung together")
     return list(value)

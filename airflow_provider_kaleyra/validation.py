@@ -21,7 +21,7 @@ from airflow_provider_kaleyra import correlation, numbers, wire
 from airflow_provider_kaleyra.exceptions import KaleyraInputError
 
 
-def _as_list(parameter: str, value: Any) -> list[Any]:
+def as_list(parameter: str, value: Any) -> list[Any]:
     """A list from a list, a comma-separated string or a rendered list literal.
 
     Templated values arrive as strings (``"['+1...', '+1...']"``) unless the DAG
@@ -39,7 +39,7 @@ def _as_list(parameter: str, value: Any) -> list[Any]:
                     parsed = ast.literal_eval(text)
                 except (ValueError, SyntaxError):
                     raise KaleyraInputError(parameter, value, "looks like a list but cannot be read") from None
-            return _as_list(parameter, parsed)
+            return as_list(parameter, parsed)
         return [part for part in text.split(",")]
     if isinstance(value, Iterable) and not isinstance(value, Mapping):
         return list(value)
@@ -97,7 +97,7 @@ def parse_numbers(
     cleaned: list[str] = []
     seen: set[str] = set()
     duplicates: list[str] = []
-    for item in _as_list(parameter, to):
+    for item in as_list(parameter, to):
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             if skip:
                 invalid.append(repr(item))
@@ -141,7 +141,7 @@ def check_bridge(value: Any) -> str:
 
 
 def check_flow_id(value: Any) -> str:
-    items = [str(v).strip() for v in _as_list("flow_id", value)]
+    items = [str(v).strip() for v in as_list("flow_id", value)]
     items = [v for v in items if v]
     if not items:
         raise KaleyraInputError("flow_id", value, "a Flow ID from Flow Builder is required")
@@ -324,7 +324,7 @@ def check_callback(value: Any) -> dict[str, dict[str, list[str]]] | None:
                     kind,
                     f"unknown key; expected {' or '.join(wire.CALLBACK_DESTINATION_KEYS)}",
                 )
-            listed = [str(i) for i in _as_list(f"callback[{event!r}][{kind!r}]", items)]
+            listed = [str(i) for i in as_list(f"callback[{event!r}][{kind!r}]", items)]
             if kind == "url":
                 for item in listed:
                     check_url(f"callback[{event!r}]['url']", item, required=True)
