@@ -57,7 +57,10 @@ def test_a_callee_still_ringing_when_the_window_passes_is_passed_over(simulator:
     result = escalate("kaleyra_escalation_short_window", [RINGS_FOREVER, SECONDARY])
     steps = result.task("escalate").xcom["steps"]  # type: ignore[attr-defined]
     ended = [(s["ended"], s["calls"][0]["status"]) for s in steps]
-    assert ended == [("window_passed", "RINGING"), ("answered", "ANSWER")]
+    # The window (1 s) passed while the call was not final: still queued on a busy machine, or ringing.
+    assert ended[0][0] == "window_passed"
+    assert ended[0][1] in ("QUEUED", "RINGING"), ended
+    assert ended[1:] == [("answered", "ANSWER")]
     assert [simulator.dials_to(n) for n in (RINGS_FOREVER, SECONDARY)] == [1, 1]
 
 
