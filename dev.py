@@ -49,8 +49,12 @@ LATEST = Env(".venv", NEWEST_AIRFLOW)
 AIRFLOW_2_11 = Env(".venv-2.11", "apache-airflow==2.11.0", as_of="2025-05-21")
 AIRFLOW_3_0 = Env(".venv-3.0", "apache-airflow==3.0.6", as_of="2025-08-29")
 AIRFLOW_3_1 = Env(".venv-3.1", "apache-airflow==3.1.0", as_of="2025-10-05")
+AIRFLOW_3_2 = Env(".venv-3.2", "apache-airflow==3.2.2", as_of="2026-05-30")
 PYTHONS = [Env(f".venv-py{v}", NEWEST_AIRFLOW, python=v) for v in ("3.10", "3.12", "3.13")]
-ENVS = [LATEST, AIRFLOW_2_11, AIRFLOW_3_0, AIRFLOW_3_1, *PYTHONS]
+#: The lowest Airflow on the lowest Python: where old interpreters and old Airflow meet.
+OLDEST = Env(".venv-2.11-py3.10", AIRFLOW_2_11.airflow, as_of=AIRFLOW_2_11.as_of, python="3.10")
+AIRFLOWS = [LATEST, AIRFLOW_2_11, AIRFLOW_3_0, AIRFLOW_3_1, AIRFLOW_3_2]
+ENVS = [*AIRFLOWS, *PYTHONS, OLDEST]
 
 PYTEST = ["python", "-m", "pytest"]  # `python -m`: no script shebangs to go stale
 UNIT = [*PYTEST, "tests/unit"]
@@ -66,9 +70,11 @@ STEPS = [
     ("unit+integration, Airflow 2.11.0", AIRFLOW_2_11, UNIT_INTEGRATION),
     ("unit+integration, Airflow 3.0.6", AIRFLOW_3_0, UNIT_INTEGRATION),
     ("unit, Airflow 3.1.0", AIRFLOW_3_1, UNIT),  # its integration suite would add ~7 min
+    ("unit, Airflow 3.2.2", AIRFLOW_3_2, UNIT),
     ("deployment+browser, Airflow 3.3", LATEST, DEPLOYMENT),
     ("deployment+browser, Airflow 2.11.0", AIRFLOW_2_11, DEPLOYMENT),
     *((f"unit, Python {e.python}", e, UNIT) for e in PYTHONS),
+    ("unit, Airflow 2.11.0 on Python 3.10", OLDEST, UNIT),
 ]
 
 
@@ -136,7 +142,7 @@ def install_browser() -> int:
 
 def test(pytest_args: list[str]) -> int:
     started = time.monotonic()
-    steps = [(f"pytest, {e.dir}", e, [*PYTEST, *pytest_args]) for e in ENVS[:4]] if pytest_args else STEPS
+    steps = [(f"pytest, {e.dir}", e, [*PYTEST, *pytest_args]) for e in AIRFLOWS] if pytest_args else STEPS
     envs = list(dict.fromkeys(env for _, env, _ in steps))
     with ThreadPoolExecutor(max_workers=1) as pool:
         browser = pool.submit(install_browser)

@@ -8,8 +8,10 @@ same pages once per wait, so the cost grew with waits x calls. Here the waits on
 * each read covers the union of the members' windows, paged through the async hook;
 * every member that asked for a listing before or while that read ran gets it, each
   only its own calls (``correlation.RecordsByNumber``, then ``CallWatch.belongs``);
-* reads are paced: at most one per shortest poll interval among the members, and each
-  waits a moment (5% of that interval, at most a second) for the others' requests;
+* reads are paced: at most one per shortest poll interval among the members. Before a
+  read, the reader waits a bounded moment (a quarter of that interval, at most a second)
+  for every member that is due to ask, so waits served together ask together again
+  instead of drifting into two cohorts with a read each;
 * a failed read raises in every member that was waiting for it (each counts it and
   backs off, as ``waiting.Wait.after_failure`` says);
 * the whole window is read again every time: the API cannot list "what changed since",
@@ -44,10 +46,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Before a read, the reader waits this share of its interval (at most ``MAX_GATHER``
-#: seconds) for the other members' requests: triggers woken by timers a few
-#: milliseconds apart then share one read instead of starting two.
-GATHER_SHARE = 0.05
+#: Before a read, the reader waits at most this share of its interval (and at most
+#: ``MAX_GATHER`` seconds) for the members that are due to ask: triggers served by one
+#: read wake apart by however long the event loop took to run them all, and would
+#: otherwise split into two cohorts that cost a read each, cycle after cycle.
+GATHER_SHARE = 0.25
 MAX_GATHER = 1.0
 
 
@@ -77,6 +80,9 @@ class Member:
 
     watch: CallWatch
     poll_interval: float
+    #: When it is expected to ask next (reader clock): on joining, then a poll interval
+    #: after each listing it was handed.
+    due: float = 0.0
 
 
 def union_query(watches: Sequence[CallWatch]) -> tuple[CallLogQuery, int]:
@@ -138,7 +144,7 @@ class CallLogReader:
     # ------------------------------------------------------------------ members
 
     def join(self, watch: CallWatch, poll_interval: float) -> Member:
-        member = Member(watch, poll_interval)
+        member = Member(watch, poll_interval, due=self._clock())
         self.members.add(member)
         self._start()
         return member
@@ -185,10 +191,10 @@ class CallLogReader:
                 while True:
                     await self._wake.wait()
                     self._wake.clear()
-                    gather = min(self.interval * GATHER_SHARE, MAX_GATHER)
-                    pause = max(self._next_read_at - self._clock(), gather)
+                    pause = self._next_read_at - self._clock()
                     if pause > 0:
                         await asyncio.sleep(pause)
+                    await self._gather()
                     await self._read(source)
         except Exception as error:
             # The hook could not be opened or closed: the waiting members hear it; the
@@ -202,6 +208,19 @@ class CallLogReader:
             for _, future in waiting:
                 if not future.done():
                     future.set_exception(stopped)
+
+    async def _gather(self) -> None:
+        """Wait, a bounded moment, until every member due to ask by then has asked."""
+        until = self._clock() + min(self.interval * GATHER_SHARE, MAX_GATHER)
+        while (left := until - self._clock()) > 0:
+            asked = {member for member, _ in self._asked}
+            if all(m in asked or m.due > until for m in self.members):
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), left)
+            except asyncio.TimeoutError:
+                return
 
     async def _read(self, source: ListingSource) -> None:
         asked = [(m, f) for m, f in self._asked if not f.done() and m in self.members]
@@ -221,7 +240,9 @@ class CallLogReader:
             return
         self._reading = None
         index = RecordsByNumber(listing.records)
+        served_at = self._clock()
         for member, future in read.waiting:
+            member.due = served_at + member.poll_interval
             if not future.done():
                 future.set_result(share_of(listing, index, member.watch))
 
@@ -280,4 +301,3 @@ class Listings:
 
     async def next(self) -> CallLogListing:
         return await self.reader.listing(self.member)
-

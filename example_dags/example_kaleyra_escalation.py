@@ -46,6 +46,7 @@ with DAG(
         bridge="+6531651234",
         message="Airflow alert. {{ dag.dag_id }} failed in run {{ run_id }}. Please look now.",
         answer_window=90,  # seconds each step may ring before the next is called
+        deferrable=True,  # ring in the triggerer, not in a worker slot
         trigger_rule="one_failed",
     )
     # [END howto_operator_kaleyra_escalation]

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kaleyra import batch_state, escalation, validation
-from airflow_provider_kaleyra._compat import BaseOperator
+from airflow_provider_kaleyra._compat import BaseOperator, default_deferrable
 from airflow_provider_kaleyra.campaign import Campaign
 from airflow_provider_kaleyra.connection import DEFAULT_CONN_ID
 from airflow_provider_kaleyra.exceptions import KaleyraError
@@ -67,6 +67,7 @@ class KaleyraEscalationOperator(BaseOperator):
             bridge="+6531651234",
             message="{{ dag.dag_id }} failed in run {{ run_id }}",
             answer_window=90,
+            deferrable=True,
             trigger_rule="one_failed",
         )
 
@@ -75,7 +76,7 @@ class KaleyraEscalationOperator(BaseOperator):
     clear and restart of the task instance (``campaign``, with the step's own keys in
     the task's store), and its outcome is stored before the next step is dialled: a
     retry never dials a step again, it carries on where the chain stopped. While a step
-    rings the task waits deferred in the triggerer (``deferrable=True``, the default).
+    rings the task waits deferred in the triggerer (with ``deferrable=True``).
 
     The return value (and the XCom key ``escalation``, pushed after every dial and every
     step's end, so it is there while waiting and when nobody answered): ``answered``,
@@ -97,7 +98,8 @@ class KaleyraEscalationOperator(BaseOperator):
     :param answered_statuses: final statuses that count as answered (ANSWER, FLOW_ANSWER).
     :param fail_if_nobody_answers: fail the task (without retry) when the chain ends
         unanswered; with False it succeeds and ``answered`` is false.
-    :param deferrable: wait for each step in the triggerer (default), not in a worker slot.
+    :param deferrable: wait for each step in the triggerer, not in a worker slot;
+        ``[operators] default_deferrable`` by default, as for every deferrable operator.
     :param poll_interval: seconds between call-log reads while a step rings.
     :param kaleyra_conn_id: the Airflow connection of type ``kaleyra``.
     """
@@ -127,10 +129,10 @@ class KaleyraEscalationOperator(BaseOperator):
         speed: str | None = None,
         custom: str | dict[str, Any] | None = None,
         prefix: str | None = None,
-        answer_window: float | Sequence[float] = 120.0,
+        answer_window: float | Sequence[float] = escalation.DEFAULT_ANSWER_WINDOW,
         answered_statuses: Iterable[str] | None = None,
         fail_if_nobody_answers: bool = True,
-        deferrable: bool = True,
+        deferrable: bool | None = None,
         poll_interval: float = 10.0,
         kaleyra_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
@@ -147,7 +149,7 @@ class KaleyraEscalationOperator(BaseOperator):
         self.answer_window = list(answer_window) if isinstance(answer_window, (list, tuple)) else answer_window
         self.answered_statuses = list(answered_statuses) if answered_statuses is not None else None
         self.fail_if_nobody_answers = fail_if_nobody_answers
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = validation.check_seconds("poll_interval", poll_interval)
         self.kaleyra_conn_id = kaleyra_conn_id
         # Not templated, or wrong however rendered: a bad value fails when the DAG file is parsed.

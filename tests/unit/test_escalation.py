@@ -324,3 +324,21 @@ def test_the_escalation_classes_template_the_chain_and_the_message() -> None:
         assert {"chain", "bridge", "flow_id", "message", "language", "speed", "custom", "prefix"} <= set(
             cls.template_fields
         )
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_the_operator_waits_deferred_as_default_deferrable_says_unless_told(
+    monkeypatch: pytest.MonkeyPatch, configured: bool
+) -> None:
+    from airflow_provider_kaleyra.operators import escalation as module
+
+    monkeypatch.setattr(module, "default_deferrable", lambda: configured)
+
+    def operator(**kwargs: Any) -> module.KaleyraEscalationOperator:
+        return module.KaleyraEscalationOperator(
+            task_id="t", chain=[PRIMARY], bridge="+6531651234", message="hi", **kwargs
+        )
+
+    assert operator().deferrable is configured
+    assert operator(deferrable=not configured).deferrable is (not configured)
+    assert operator().answer_window == escalation.DEFAULT_ANSWER_WINDOW

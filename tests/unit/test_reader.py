@@ -199,6 +199,27 @@ def test_reads_are_paced_by_the_shortest_poll_interval() -> None:
     assert [b - a >= 0.19 for a, b in itertools.pairwise(times)] == [True, True]
 
 
+def test_waits_served_together_share_the_next_read_though_they_ask_apart() -> None:
+    # After a listing each wait runs its poll, then sleeps its interval: on a busy event
+    # loop they ask again some milliseconds apart. The reader waits for the ones it served
+    # (within a quarter interval), so they stay one cohort with one read per cycle.
+    watches = [watch(i) for i in range(4)]
+    source = Source(CallLogListing([]))
+    cycles = 4
+
+    async def test() -> None:
+        async def one(index: int, w: correlation.CallWatch) -> None:
+            async with reader.membership("k", w, 0.2, lambda: source) as listings:
+                for _ in range(cycles):
+                    await listings.next()
+                    await asyncio.sleep(0.2 + 0.012 * index)  # 0, 12, 24 and 36 ms apart
+
+        await asyncio.gather(*(one(i, w) for i, w in enumerate(watches)))
+
+    run(test)
+    assert len(source.queries) == cycles
+
+
 def test_the_shared_window_follows_who_is_waiting() -> None:
     early, late = watch(1), watch(2, minutes=60)
     source = Source(CallLogListing([]))

@@ -31,10 +31,12 @@ def escalation_dag(dag_id: str, **kwargs: object) -> DAG:
 
 
 # Windows long enough for the simulator's calls (0.5 s) to end on their own.
-escalate_deferred = escalation_dag("kaleyra_escalation", answer_window=30, retries=1)
+escalate_deferred = escalation_dag("kaleyra_escalation", answer_window=30, deferrable=True, retries=1)
 escalate_on_worker = escalation_dag("kaleyra_escalation_on_worker", answer_window=30, deferrable=False)
 # The first step's window is short: a callee who has not answered within it is passed over.
-escalate_short_first_window = escalation_dag("kaleyra_escalation_short_window", answer_window=[1, 30])
+escalate_short_first_window = escalation_dag(
+    "kaleyra_escalation_short_window", answer_window=[1, 30], deferrable=True
+)
 
 
 @task(retries=0)
