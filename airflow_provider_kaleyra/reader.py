@@ -138,6 +138,9 @@ class CallLogReader:
         self._asked: list[tuple[Member, asyncio.Future[CallLogListing]]] = []
         self._reading: _Read | None = None
         self._wake = asyncio.Event()
+        #: While a read gathers: the due members it still waits for, and the event it waits on.
+        self._awaited: set[Member] = set()
+        self._all_asked = asyncio.Event()
         self._next_read_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
 
@@ -152,6 +155,7 @@ class CallLogReader:
     def leave(self, member: Member) -> asyncio.Task[None] | None:
         """Forget ``member``; when it was the last, stop reading and return the stopping task."""
         self.members.discard(member)
+        self._arrived(member)
         if self.members or self._task is None:
             return None
         task, self._task = self._task, None
@@ -166,6 +170,7 @@ class CallLogReader:
             self._reading.waiting.append((member, future))
         else:
             self._asked.append((member, future))
+            self._arrived(member)
             self._wake.set()
             self._start()
         return await future
@@ -212,15 +217,27 @@ class CallLogReader:
     async def _gather(self) -> None:
         """Wait, a bounded moment, until every member due to ask by then has asked."""
         until = self._clock() + min(self.interval * GATHER_SHARE, MAX_GATHER)
-        while (left := until - self._clock()) > 0:
-            asked = {member for member, _ in self._asked}
-            if all(m in asked or m.due > until for m in self.members):
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), left)
-            except asyncio.TimeoutError:
-                return
+        asked = {member for member, _ in self._asked}
+        self._awaited = {m for m in self.members if m not in asked and m.due <= until}
+        if not self._awaited:
+            return
+        self._all_asked.clear()
+        # A timer, not asyncio.wait_for: before Python 3.12 wait_for may swallow the
+        # cancellation that stops the reader when the last member leaves mid-gather.
+        # The late ones ask for the next read.
+        timer = asyncio.get_running_loop().call_later(until - self._clock(), self._all_asked.set)
+        try:
+            await self._all_asked.wait()
+        finally:
+            timer.cancel()
+            self._awaited = set()
+
+    def _arrived(self, member: Member) -> None:
+        """``member`` asked, or left: one fewer for the gathering read to wait for."""
+        if member in self._awaited:
+            self._awaited.discard(member)
+            if not self._awaited:
+                self._all_asked.set()
 
     async def _read(self, source: ListingSource) -> None:
         asked = [(m, f) for m, f in self._asked if not f.done() and m in self.members]

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +37,24 @@ def step_summary(log: Path) -> str:
     return text[text.rfind(marker) :] if marker in text else "(no summary: the run did not finish)"
 
 
+def run_test_command(clone: Path, out: IO[str]) -> int:
+    """`CI=true python3 dev.py test` in ``clone``; stopped with everything it started if the soak is."""
+    process = subprocess.Popen(
+        [sys.executable, "dev.py", "test"],
+        cwd=clone,
+        env=dict(os.environ, CI="true"),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: pytest, Airflow and the simulator with it
+    )
+    try:
+        return process.wait()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -42,6 +62,9 @@ def main() -> int:
     parser.add_argument("--no-busy", action="store_true", help="leave every core to the tests")
     args = parser.parse_args()
 
+    # Stopped with SIGTERM (or SIGINT, which a shell's background job ignores): unwind, so
+    # the `finally` blocks stop the test command and the busy core.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     commit = subprocess.check_output(["git", "rev-parse", args.commit], cwd=ROOT, text=True).strip()
     clone = Path(tempfile.mkdtemp(prefix="kaleyra-soak-"))
     subprocess.check_call(["git", "clone", "-q", str(ROOT), str(clone)])
@@ -57,14 +80,7 @@ def main() -> int:
             log = clone / f"soak-run-{k}.log"
             started = time.monotonic()
             with log.open("w") as out:
-                code = subprocess.call(
-                    [sys.executable, "dev.py", "test"],
-                    cwd=clone,
-                    env=dict(os.environ, CI="true"),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+                code = run_test_command(clone, out)
             results.append((k, time.monotonic() - started, code))
             print(f"[soak] run {k}: {results[-1][1]:.0f} s, exit {code}; log {log}", flush=True)
             print(step_summary(log), flush=True)
