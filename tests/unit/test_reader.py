@@ -202,17 +202,18 @@ def test_reads_are_paced_by_the_shortest_poll_interval() -> None:
 def test_waits_served_together_share_the_next_read_though_they_ask_apart() -> None:
     # After a listing each wait runs its poll, then sleeps its interval: on a busy event
     # loop they ask again some milliseconds apart. The reader waits for the ones it served
-    # (within a quarter interval), so they stay one cohort with one read per cycle.
+    # (within a quarter interval, here 100 ms), so they stay one cohort with one read per
+    # cycle. (Waiting a fixed 5% of the interval, 20 ms, they split and the reads doubled.)
     watches = [watch(i) for i in range(4)]
     source = Source(CallLogListing([]))
     cycles = 4
 
     async def test() -> None:
         async def one(index: int, w: correlation.CallWatch) -> None:
-            async with reader.membership("k", w, 0.2, lambda: source) as listings:
+            async with reader.membership("k", w, 0.4, lambda: source) as listings:
                 for _ in range(cycles):
                     await listings.next()
-                    await asyncio.sleep(0.2 + 0.012 * index)  # 0, 12, 24 and 36 ms apart
+                    await asyncio.sleep(0.4 + 0.01 * index)  # 0, 10, 20 and 30 ms apart
 
         await asyncio.gather(*(one(i, w) for i, w in enumerate(watches)))
 
